@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# deps.sh [build|test|bench]: installs the Debian packages Podium needs that
+# are missing, and nothing else. Safe to run again; quiet when all is there.
+set -euo pipefail
+what=${1:-build}
+
+build=(gcc make cmake ninja-build pkg-config libogg-dev libopus-dev ca-certificates)
+test=(ffmpeg python3 clang libclang-rt-14-dev curl procps)
+bench=(icecast2)
+
+want=("${build[@]}")
+case "$what" in
+    build) ;;
+    test) want+=("${test[@]}") ;;
+    bench) want+=("${test[@]}" "${bench[@]}") ;;
+    *) echo "usage: deps.sh [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

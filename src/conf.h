@@ -1,0 +1,72 @@
+/* conf: every setting and limit, its default, and where it came from.
+ *
+ * The table in conf.c is the one place a limit is defined: name, default,
+ * bounds and a one-line reason. The config file is `key = value` lines with
+ * `#` comments; the command line overrides the file.
+ */
+#ifndef PODIUM_CONF_H
+#define PODIUM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_STR_MAX 256
+
+struct conf {
+    char listen[CONF_STR_MAX];
+    char data_dir[CONF_STR_MAX];
+    char source_password[CONF_STR_MAX];
+    bool demo;
+
+    /* connections and the accept path */
+    uint32_t backlog;
+    uint32_t accepts_per_wakeup;
+    uint32_t connections_max;
+    uint32_t listeners_max;
+    uint32_t mount_listeners_max;
+    uint32_t mounts_max;
+
+    /* requests */
+    uint32_t header_bytes_max;
+    uint32_t uri_bytes_max;
+    uint32_t headers_max;
+    uint32_t header_timeout_ms;
+
+    /* fan-out */
+    uint32_t flush_ms;
+    uint32_t burst_ms;
+    uint32_t ring_ms;
+    uint32_t write_stall_ms;
+    uint32_t slow_skips_max;
+    uint32_t listener_sndbuf_bytes;
+    uint32_t retry_after_s;
+
+    /* sources */
+    uint32_t page_ms;
+    uint32_t source_timeout_ms;
+    uint32_t mount_grace_ms;
+    uint32_t chunk_bytes_max;
+    uint32_t source_read_bytes_max;
+};
+
+/* conf_defaults: fills every field with its default. */
+void conf_defaults(struct conf *c);
+
+/* conf_set: sets <key> from the string <value>. Returns 0, or -1 with a
+ * one-line reason in err[0..err_len) (unknown key, not a number, out of
+ * bounds, too long). */
+int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t err_len);
+
+/* conf_load: reads a `key = value` file. Returns 0 or -1 with a reason
+ * naming the file and line. */
+int conf_load(struct conf *c, const char *path, char *err, size_t err_len);
+
+/* conf_check: cross-field consistency after everything is set. */
+int conf_check(const struct conf *c, char *err, size_t err_len);
+
+/* conf_help: prints every key, its default and its reason. */
+void conf_help(FILE *out);
+
+#endif

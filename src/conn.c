@@ -1,0 +1,310 @@
+/* conn: accept, the request phase, error answers, closing. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fanout.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "source.h"
+
+#define LINGER_MS 2000          /* drain input after an error answer this long at most */
+#define LINGER_BYTES_MAX 65536  /* ... or this many bytes */
+#define ACCEPT_RETRY_MS 100     /* out of fds: try accepting again after this */
+#define REQUEST_BUF_STEP 512    /* partial headers grow in steps: slowloris pays, not us */
+
+void conn_list_append(struct conn_list *l, struct conn *c)
+{
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    l->len++;
+}
+
+void conn_list_remove(struct conn_list *l, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+    l->len--;
+}
+
+static void conn_free(void *p)
+{
+    struct conn *c = p;
+    free(c->buf);
+    free(c);
+}
+
+void conn_close(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->closed) return;
+    c->closed = true;
+    io_set(srv->loop, &c->io, 0);
+    close(c->io.fd);
+    switch (c->role) {
+    case CONN_REQUEST:
+        conn_list_remove(&srv->requests, c);
+        break;
+    case CONN_LINGER:
+        conn_list_remove(&srv->lingering, c);
+        break;
+    case CONN_LISTENER:
+        fanout_detach(c);
+        break;
+    case CONN_SOURCE:
+        source_close(c->source);
+        c->source = NULL;
+        break;
+    }
+    srv->m.connections--;
+    if (loop_defer(srv->loop, conn_free, c) < 0) conn_free(c); /* nothing can reach it now */
+    server_resume_accept(srv);
+}
+
+bool conn_write_all(struct conn *c, const void *p, size_t len)
+{
+    const char *b = p;
+    while (len) {
+        ssize_t n = send(c->io.fd, b, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        b += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static void linger_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    char sink[4096];
+    for (;;) {
+        ssize_t n = read(io->fd, sink, sizeof(sink));
+        if (n > 0) {
+            c->buf_len += (uint32_t)n;
+            if (c->buf_len > LINGER_BYTES_MAX) break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        break; /* EOF or error: the peer has our answer or is gone */
+    }
+    conn_close(c);
+}
+
+/* Half-close and drain: closing with unread input would reset the
+ * connection and the peer could lose the answer we just wrote. */
+static void conn_linger(struct conn *c)
+{
+    struct server *srv = c->srv;
+    if (c->role == CONN_REQUEST) conn_list_remove(&srv->requests, c);
+    free(c->buf);
+    c->buf = NULL;
+    c->buf_len = c->buf_cap = 0;
+    c->role = CONN_LINGER;
+    c->since_ms = loop_now_ms(srv->loop);
+    conn_list_append(&srv->lingering, c);
+    shutdown(c->io.fd, SHUT_WR);
+    c->io.cb = linger_io;
+    linger_io(srv->loop, &c->io, LOOP_READ);
+}
+
+void conn_respond(struct conn *c, int status, const char *content_type, const char *body,
+                  size_t body_len, bool head_only)
+{
+    char hdr[512];
+    int n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-cache, no-store\r\nConnection: close\r\n\r\n",
+                     status, http_status_text(status), content_type, body_len);
+    if (conn_write_all(c, hdr, (size_t)n) && !head_only) conn_write_all(c, body, body_len);
+    conn_linger(c);
+}
+
+void conn_reject(struct conn *c, int status, enum reject_reason why, const char *reason,
+                 const char *extra_headers)
+{
+    char msg[768];
+    size_t rl = strlen(reason);
+    c->srv->m.rejects[why]++;
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n"
+                     "%s\r\n%s\n",
+                     status, http_status_text(status), rl + 1, extra_headers, reason);
+    if (n > 0 && (size_t)n < sizeof(msg)) conn_write_all(c, msg, (size_t)n);
+    conn_linger(c);
+}
+
+static void request_fail(struct conn *c, int r)
+{
+    switch (r) {
+    case HTTP_URI_TOO_LONG:
+        conn_reject(c, 414, REJ_URI_TOO_LONG, "request target too long", "");
+        break;
+    case HTTP_HEADERS_TOO_LARGE:
+        conn_reject(c, 431, REJ_HEADER_TOO_LARGE, "request header section too large", "");
+        break;
+    default:
+        conn_reject(c, 400, REJ_BAD_REQUEST, "malformed request", "");
+        break;
+    }
+}
+
+/* Reads into the loop's scratch buffer when the connection has no partial
+ * header (the common case: the whole request arrives in one segment), so a
+ * connection costs no buffer unless its request is split. */
+static void request_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    struct server *srv = c->srv;
+    uint32_t cap = srv->conf.header_bytes_max + 1;
+
+    /* A new socket reports writable at once: nothing to read yet. */
+    if (!(events & (LOOP_READ | LOOP_RDHUP | LOOP_HUP | LOOP_ERR))) return;
+    for (;;) {
+        char *base;
+        uint32_t have;
+        if (c->buf) {
+            if (c->buf_cap < cap) {
+                uint32_t want = c->buf_cap + REQUEST_BUF_STEP;
+                if (want > cap) want = cap;
+                char *nb = realloc(c->buf, want);
+                if (!nb) {
+                    conn_close(c);
+                    return;
+                }
+                c->buf = nb;
+                c->buf_cap = want;
+            }
+            base = c->buf;
+            have = c->buf_len;
+        } else {
+            base = srv->scratch;
+            have = 0;
+        }
+        uint32_t room = (c->buf ? c->buf_cap : srv->scratch_len) - have;
+        ssize_t n = read(io->fd, base + have, room);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            conn_close(c); /* gone before asking anything */
+            return;
+        }
+        have += (uint32_t)n;
+
+        struct http_request req;
+        size_t plen = have < cap ? have : cap;
+        int r = http_parse_request(base, plen, &srv->http_limits, &req);
+        if (r > 0) {
+            /* Routing may turn <c> into a source that consumes the bytes
+             * past the header; they stay valid in <base> until it returns. */
+            server_route(c, &req, base + r, have - (uint32_t)r);
+            return;
+        }
+        if (r != HTTP_NEED_MORE) {
+            request_fail(c, r);
+            return;
+        }
+        if (have >= cap) {
+            request_fail(c, HTTP_HEADERS_TOO_LARGE);
+            return;
+        }
+        if (!c->buf) {
+            uint32_t want = (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
+            if (want > cap) want = cap;
+            c->buf = malloc(want);
+            if (!c->buf) {
+                conn_close(c);
+                return;
+            }
+            memcpy(c->buf, base, have);
+            c->buf_cap = want;
+        }
+        c->buf_len = have;
+        if ((uint32_t)n < room) return; /* drained the socket */
+    }
+}
+
+static void pause_accept(struct server *srv)
+{
+    if (srv->accept_paused) return;
+    srv->accept_paused = true;
+    srv->m.accept_pauses++;
+    io_set(srv->loop, &srv->listen_io, 0);
+    timer_start(srv->loop, &srv->accept_resume, ACCEPT_RETRY_MS);
+}
+
+void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct server *srv = io->data;
+    for (uint32_t i = 0; i < srv->conf.accepts_per_wakeup; i++) {
+        if (srv->m.connections >= srv->connections_max) {
+            /* The backlog holds the rest until a connection closes. */
+            pause_accept(srv);
+            return;
+        }
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_warn("accept: %s; pausing accepts", strerror(errno));
+                pause_accept(srv);
+            }
+            return; /* EAGAIN: drained */
+        }
+        struct conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            pause_accept(srv);
+            return;
+        }
+        c->srv = srv;
+        c->role = CONN_REQUEST;
+        c->since_ms = loop_now_ms(loop);
+        io_init(&c->io, fd, request_io, c);
+        srv->m.accepts++;
+        srv->m.connections++;
+        conn_list_append(&srv->requests, c);
+        /* One registration for the connection's whole life: edge-triggered
+         * read, write and hang-up. Later phases only swap the callback. */
+        if (io_set(loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_RDHUP | LOOP_EDGE) < 0) {
+            conn_close(c);
+            continue;
+        }
+        /* With TCP_DEFER_ACCEPT the request is usually here already. */
+        request_io(loop, &c->io, LOOP_READ);
+    }
+}
+
+void conn_expire(struct server *srv, uint64_t now_ms)
+{
+    uint64_t hdr = srv->conf.header_timeout_ms;
+    while (srv->requests.head && now_ms - srv->requests.head->since_ms >= hdr) {
+        struct conn *c = srv->requests.head;
+        /* Slow or silent clients get no answer: a 408 would only cost us a
+         * write on behalf of an attacker. */
+        srv->m.rejects[REJ_HEADER_TIMEOUT]++;
+        conn_close(c);
+    }
+    while (srv->lingering.head && now_ms - srv->lingering.head->since_ms >= LINGER_MS)
+        conn_close(srv->lingering.head);
+}

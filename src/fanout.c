@@ -1,0 +1,200 @@
+/* fanout: listener cursors over shared chunks; one writev per flush. */
+#include "fanout.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+#define IOV_BATCH 64           /* iovecs per writev: 6.4 s of 100 ms pages */
+#define LISTENER_JUNK_BYTES_MAX 16384 /* a player sends nothing after its request */
+
+static uint64_t burst_seq(const struct mount *m, const struct conf *conf)
+{
+    if (!conf->burst_ms) return m->ring.head;
+    return ring_seq_back(&m->ring, (uint64_t)conf->burst_ms * 48);
+}
+
+void fanout_join(struct conn *c, struct mount *m, bool head_only)
+{
+    struct server *srv = c->srv;
+    conn_list_remove(&srv->requests, c);
+    free(c->buf);
+    c->buf = NULL;
+    c->buf_len = c->buf_cap = 0;
+    c->role = CONN_LISTENER;
+    c->mount = m;
+    c->head_only = head_only;
+    c->hold = chunk_ref(m->prelude);
+    c->off = 0;
+    c->seq = burst_seq(m, &srv->conf);
+    c->since_ms = loop_now_ms(srv->loop);
+    c->io.cb = fanout_io;
+
+    int one = 1;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (srv->conf.listener_sndbuf_bytes) {
+        int sz = (int)srv->conf.listener_sndbuf_bytes;
+        setsockopt(c->io.fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    }
+    conn_list_append(&m->listeners, c);
+    srv->m.listeners++;
+    srv->m.listener_joins++;
+    m->joins++;
+    if (m->listeners.len > m->peak_listeners) m->peak_listeners = m->listeners.len;
+    fanout_flush(c);
+}
+
+void fanout_detach(struct conn *c)
+{
+    struct server *srv = c->srv;
+    conn_list_remove(&c->mount->listeners, c);
+    if (c->hold) chunk_unref(c->hold);
+    c->hold = NULL;
+    srv->m.listeners--;
+}
+
+/* Moves the cursor past <w> written bytes. */
+static void advance(struct conn *c, size_t w, uint32_t hold_lim)
+{
+    if (c->hold) {
+        size_t part = hold_lim - c->off;
+        if (w < part) {
+            c->off += (uint32_t)w;
+            return;
+        }
+        w -= part;
+        chunk_unref(c->hold);
+        c->hold = NULL;
+        c->off = 0;
+    }
+    while (w) {
+        struct chunk *ch = ring_get(&c->mount->ring, c->seq);
+        c->seq++;
+        if (w < ch->len) {
+            c->hold = chunk_ref(ch);
+            c->off = (uint32_t)w;
+            return;
+        }
+        w -= ch->len;
+    }
+}
+
+void fanout_flush(struct conn *c)
+{
+    struct server *srv = c->srv;
+    struct mount *m = c->mount;
+    struct iovec iov[IOV_BATCH];
+
+    for (;;) {
+        int n = 0;
+        if (!c->hold && c->seq < m->ring.tail) {
+            /* Fell out of the window between pages. */
+            if (c->skips >= srv->conf.slow_skips_max) {
+                srv->m.slow_drops++;
+                conn_close(c);
+                return;
+            }
+            c->skips++;
+            srv->m.slow_skips++;
+            c->seq = burst_seq(m, &srv->conf);
+        }
+        uint32_t hold_lim = 0;
+        if (c->hold) {
+            hold_lim = c->head_only ? m->prelude_http_len : c->hold->len;
+            iov[n].iov_base = c->hold->data + c->off;
+            iov[n].iov_len = hold_lim - c->off;
+            n++;
+        }
+        if (!c->head_only) {
+            for (uint64_t s = c->seq; s < m->ring.head && n < IOV_BATCH; s++) {
+                struct chunk *ch = ring_get(&m->ring, s);
+                iov[n].iov_base = ch->data;
+                iov[n].iov_len = ch->len;
+                n++;
+            }
+        }
+        if (n == 0) {
+            c->blocked = false;
+            c->stall_since_ms = 0;
+            return;
+        }
+        ssize_t w = writev(c->io.fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (!c->blocked) c->stall_since_ms = loop_now_ms(srv->loop);
+                c->blocked = true;
+                return;
+            }
+            srv->m.listener_leaves++;
+            conn_close(c);
+            return;
+        }
+        srv->m.writes++;
+        srv->m.bytes_sent += (uint64_t)w;
+        c->stall_since_ms = loop_now_ms(srv->loop);
+        advance(c, (size_t)w, hold_lim);
+        if (c->head_only && !c->hold) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+void fanout_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    if (events & (LOOP_ERR | LOOP_HUP)) goto leave;
+    if (events & (LOOP_READ | LOOP_RDHUP)) {
+        char sink[2048];
+        for (;;) {
+            ssize_t n = read(io->fd, sink, sizeof(sink));
+            if (n > 0) {
+                c->buf_len += (uint32_t)n; /* listeners use buf_len to count junk */
+                if (c->buf_len > LISTENER_JUNK_BYTES_MAX) {
+                    c->srv->m.junk_from_listeners++;
+                    conn_close(c);
+                    return;
+                }
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            goto leave; /* EOF: the player went away */
+        }
+    }
+    if ((events & LOOP_WRITE) && c->blocked) fanout_flush(c);
+    return;
+leave:
+    c->srv->m.listener_leaves++;
+    conn_close(c);
+}
+
+void fanout_tick(struct server *srv)
+{
+    uint64_t now = loop_now_ms(srv->loop);
+    for (uint32_t i = 0; i < srv->mounts_len; i++) {
+        struct mount *m = srv->mounts[i];
+        bool dirty = m->dirty;
+        m->dirty = false;
+        struct conn *next;
+        for (struct conn *c = m->listeners.head; c; c = next) {
+            next = c->next;
+            if (c->blocked) {
+                if (now - c->stall_since_ms >= srv->conf.write_stall_ms) {
+                    srv->m.slow_drops++;
+                    conn_close(c);
+                }
+                continue;
+            }
+            if (dirty) fanout_flush(c);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/* log: stderr lines "podium: LEVEL message". Errors never allocate. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+enum log_level log_threshold = LOG_INFO;
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    char line[1024];
+    va_list ap;
+    if (level < log_threshold) return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* One write per line so lines from threads do not interleave. */
+    fprintf(stderr, "podium: %s: %s\n", names[level], line);
+}

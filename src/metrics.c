@@ -1,0 +1,132 @@
+/* metrics: Prometheus text exposition (format 0.0.4). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mount.h"
+#include "ring.h"
+#include "server.h"
+
+static const char *const reason_names[REJ__COUNT] = {
+    [REJ_BAD_REQUEST] = "bad_request",
+    [REJ_METHOD] = "method_not_allowed",
+    [REJ_HEADER_TOO_LARGE] = "header_too_large",
+    [REJ_URI_TOO_LONG] = "uri_too_long",
+    [REJ_NOT_FOUND] = "not_found",
+    [REJ_UNAUTHORIZED] = "unauthorized",
+    [REJ_MOUNT_BUSY] = "mount_busy",
+    [REJ_UNSUPPORTED_MEDIA] = "unsupported_media",
+    [REJ_LISTENER_CAP] = "listener_cap",
+    [REJ_MOUNT_CAP] = "mount_cap",
+    [REJ_HEADER_TIMEOUT] = "header_timeout",
+    [REJ_CONNECTION_CAP] = "connection_cap",
+    [REJ_OUT_OF_MEMORY] = "out_of_memory",
+};
+
+const char *reject_reason_name(enum reject_reason r)
+{
+    return r < REJ__COUNT ? reason_names[r] : "unknown";
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int err;
+};
+
+static void put(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    if (b->err) return;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->err = -EINVAL;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    family(b, name, type, help);
+    put(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+int metrics_render(const struct server *srv, char **out, size_t *len)
+{
+    const struct metrics *m = &srv->m;
+    struct buf b = {malloc(4096), 0, 4096, 0};
+    if (!b.p) return -ENOMEM;
+
+    one(&b, "podium_listeners", "gauge", "Listeners connected now.", m->listeners);
+    family(&b, "podium_mount_listeners", "gauge", "Listeners connected now, by mount.");
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        put(&b, "podium_mount_listeners{mount=\"/live/%s.opus\"} %u\n", srv->mounts[i]->name,
+            srv->mounts[i]->listeners.len);
+    one(&b, "podium_listener_joins_total", "counter",
+        "Listeners that were answered 200 and started receiving.", m->listener_joins);
+    family(&b, "podium_mount_listener_joins_total", "counter", "Listener joins, by mount.");
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        put(&b, "podium_mount_listener_joins_total{mount=\"/live/%s.opus\"} %llu\n",
+            srv->mounts[i]->name, (unsigned long long)srv->mounts[i]->joins);
+    one(&b, "podium_listener_leaves_total", "counter",
+        "Listeners that disconnected or failed a write.", m->listener_leaves);
+    one(&b, "podium_bytes_sent_total", "counter", "Bytes written to listeners.", m->bytes_sent);
+    one(&b, "podium_listener_writes_total", "counter", "writev calls to listeners.", m->writes);
+    family(&b, "podium_rejections_total", "counter", "Requests or connections refused, by reason.");
+    for (int r = 0; r < REJ__COUNT; r++)
+        put(&b, "podium_rejections_total{reason=\"%s\"} %llu\n", reason_names[r],
+            (unsigned long long)m->rejects[r]);
+    one(&b, "podium_slow_listener_skips_total", "counter",
+        "Slow listeners moved ahead to a page boundary after falling out of the window.",
+        m->slow_skips);
+    one(&b, "podium_slow_listener_drops_total", "counter",
+        "Slow listeners disconnected (too many skips, or no progress for write_stall_ms).",
+        m->slow_drops);
+    one(&b, "podium_sources_connected", "gauge", "Sources feeding a mount now.", m->sources);
+    one(&b, "podium_source_connects_total", "counter", "Sources accepted.", m->source_connects);
+    one(&b, "podium_source_timeouts_total", "counter", "Sources closed for silence.",
+        m->source_timeouts);
+    one(&b, "podium_source_bytes_total", "counter", "Bytes read from sources.", m->source_bytes);
+    one(&b, "podium_pages_published_total", "counter", "Ogg pages published to rings.", m->pages);
+    one(&b, "podium_grace_closes_total", "counter",
+        "Listeners closed because their mount had no source for mount_grace_ms.", m->grace_closes);
+    one(&b, "podium_connections", "gauge", "Open client connections.", m->connections);
+    one(&b, "podium_accepts_total", "counter", "TCP connections accepted.", m->accepts);
+    one(&b, "podium_accept_pauses_total", "counter",
+        "Times accepting stopped for lack of file descriptors or the connection cap.",
+        m->accept_pauses);
+    one(&b, "podium_ring_bytes", "gauge", "Bytes held in published chunks.", chunk_live_bytes);
+    one(&b, "podium_uptime_seconds", "gauge", "Seconds since start.",
+        (loop_now_ms(srv->loop) - srv->started_ms) / 1000);
+    if (b.err) {
+        free(b.p);
+        return b.err;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* metrics: server-wide counters and the Prometheus text rendering.
+ * What each metric counts is written down in docs/operations.md. */
+#ifndef PODIUM_METRICS_H
+#define PODIUM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Why a connection or request was refused; one label value each. */
+enum reject_reason {
+    REJ_BAD_REQUEST,
+    REJ_METHOD,
+    REJ_HEADER_TOO_LARGE,
+    REJ_URI_TOO_LONG,
+    REJ_NOT_FOUND,
+    REJ_UNAUTHORIZED,
+    REJ_MOUNT_BUSY,
+    REJ_UNSUPPORTED_MEDIA,
+    REJ_LISTENER_CAP,
+    REJ_MOUNT_CAP,
+    REJ_HEADER_TIMEOUT,
+    REJ_CONNECTION_CAP,
+    REJ_OUT_OF_MEMORY,
+    REJ__COUNT
+};
+
+const char *reject_reason_name(enum reject_reason r);
+
+struct metrics {
+    uint64_t accepts;          /* TCP connections accepted */
+    uint64_t accept_pauses;    /* accept stopped for lack of fds or the connection cap */
+    uint64_t connections;      /* open now (gauge) */
+    uint64_t listeners;        /* listening now (gauge) */
+    uint64_t listener_joins;   /* listeners that got a 200 and their first bytes queued */
+    uint64_t listener_leaves;  /* listeners that went away (closed by peer, error) */
+    uint64_t bytes_sent;       /* body and header bytes written to listeners */
+    uint64_t writes;           /* writev calls to listeners */
+    uint64_t slow_skips;       /* slow listeners moved ahead to a page boundary */
+    uint64_t slow_drops;       /* slow listeners disconnected */
+    uint64_t sources;          /* connected now (gauge) */
+    uint64_t source_connects;  /* sources accepted (auth ok, mount free) */
+    uint64_t source_timeouts;  /* sources closed for silence */
+    uint64_t source_bytes;     /* bytes read from sources */
+    uint64_t source_bad_packets; /* Opus packets dropped as malformed */
+    uint64_t pages;            /* Ogg pages published */
+    uint64_t grace_closes;     /* listeners closed when a mount's grace period ran out */
+    uint64_t junk_from_listeners; /* listeners closed for sending data */
+    uint64_t rejects[REJ__COUNT];
+};
+
+
+
+struct server;
+
+/* metrics_render: the Prometheus text exposition of <srv> into a malloc'd
+ * buffer. 0 or -ENOMEM. */
+int metrics_render(const struct server *srv, char **out, size_t *len);
+#endif

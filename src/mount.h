@@ -1,0 +1,80 @@
+/* mount: one live stream (/live/NAME.opus): its ring, its packaging state,
+ * its source, its listeners.
+ *
+ * Packaging: whatever the source, the mount writes its own logical Ogg
+ * stream: one serial number, page sequence numbers equal to ring sequence
+ * numbers, a granule position that only grows. Incoming Opus packets are
+ * gathered into pages of page_ms (100 ms by default) and published to the
+ * ring. The header pages (OpusHead, OpusTags) and the HTTP answer form the
+ * prelude, a chunk every listener starts with. So a source may drop and
+ * another take over, and listeners see one continuous stream.
+ */
+#ifndef PODIUM_MOUNT_H
+#define PODIUM_MOUNT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "ogg.h"
+#include "ring.h"
+
+#define MOUNT_NAME_BYTES_MAX 64
+#define MOUNT_PAGE_PACKETS_MAX 50 /* 50 x 20 ms; also bounds the lacing table */
+#define MOUNT_PAGE_BYTES_MAX 8192 /* bytes of packets gathered into one page */
+
+struct mount {
+    char name[MOUNT_NAME_BYTES_MAX + 1]; /* NAME of /live/NAME.opus */
+    struct server *srv;
+    struct ring ring;
+    struct chunk *prelude; /* HTTP answer + header pages; NULL until a head arrived */
+    uint32_t prelude_http_len;
+    struct source *source; /* NULL when none is connected */
+    uint64_t orphan_since_ms; /* when the last source left (0: has one) */
+    struct conn_list listeners;
+    bool dirty; /* pages published since the last flush pass */
+
+    /* packaging */
+    uint32_t serial;
+    uint8_t channels;
+    uint16_t preskip;
+    uint64_t granule; /* samples through the last gathered packet, incl. pre-skip */
+    uint32_t pend_n, pend_bytes, pend_samples;
+    uint32_t pend_lens[MOUNT_PAGE_PACKETS_MAX];
+    uint8_t pend[MOUNT_PAGE_BYTES_MAX];
+
+    /* per-mount counters */
+    uint64_t joins, pages, peak_listeners;
+};
+
+/* mount_name_valid: NAME is 1..64 of [A-Za-z0-9._-], not starting with '.'. */
+bool mount_name_valid(const char *name, size_t len);
+
+/* mount_from_path: "/live/NAME.opus" -> NAME into out; false otherwise. */
+bool mount_from_path(const char *path, size_t len, char out[MOUNT_NAME_BYTES_MAX + 1]);
+
+struct mount *mount_find(struct server *srv, const char *name);
+/* mount_get: finds or creates. NULL when mounts_max is reached or no memory. */
+struct mount *mount_get(struct server *srv, const char *name);
+
+/* mount_set_head: the canonical stream's format, from the first source. Builds
+ * the prelude once; later heads (other sources) keep it. 0 or -ENOMEM. */
+int mount_set_head(struct mount *m, const struct opus_head *h);
+
+/* mount_packet: gathers one Opus packet; publishes a page when page_ms of
+ * audio is gathered. */
+void mount_packet(struct mount *m, const uint8_t *pkt, uint32_t len, int samples);
+
+/* mount_flush_pending: publishes whatever is gathered (source ended). */
+void mount_flush_pending(struct mount *m);
+
+/* mount_source_left: the source detached; starts the grace period. */
+void mount_source_left(struct mount *m);
+
+/* mount_housekeeping: closes listeners of mounts whose grace ran out and
+ * frees mounts with neither source nor listeners. */
+void mount_housekeeping(struct server *srv, uint64_t now_ms);
+
+void mount_free(struct mount *m);
+
+#endif

@@ -1,0 +1,309 @@
+/* server: set-up, routing, timers, signals, shutdown. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fanout.h"
+#include "log.h"
+#include "mount.h"
+#include "net.h"
+#include "source.h"
+#include "testsig.h"
+#include "web.h"
+
+#define HOUSEKEEPING_MS 250
+#define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
+
+static void on_flush(struct loop *loop, struct timer *t)
+{
+    struct server *srv = t->data;
+    fanout_tick(srv);
+    timer_start(loop, t, srv->conf.flush_ms);
+}
+
+static void on_housekeeping(struct loop *loop, struct timer *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = loop_now_ms(loop);
+    conn_expire(srv, now);
+    source_expire(srv, now);
+    mount_housekeeping(srv, now);
+    timer_start(loop, t, HOUSEKEEPING_MS);
+}
+
+static void on_accept_resume(struct loop *loop, struct timer *t)
+{
+    struct server *srv = t->data;
+    srv->accept_paused = false;
+    if (io_set(loop, &srv->listen_io, LOOP_READ) < 0) {
+        srv->accept_paused = true;
+        timer_start(loop, t, 100);
+    }
+}
+
+void server_resume_accept(struct server *srv)
+{
+    /* Resume on the timer, not here: a close inside a burst of closes
+     * should not re-register the listening socket every time. */
+    if (srv->accept_paused && !timer_armed(&srv->accept_resume))
+        timer_start(srv->loop, &srv->accept_resume, 0);
+}
+
+static void on_signal(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+        log_info("signal %u: shutting down", si.ssi_signo);
+        loop_stop(loop);
+    }
+}
+
+static bool is_get_or_head(const struct http_request *req, bool *head)
+{
+    *head = http_method_is(req, "HEAD");
+    return *head || http_method_is(req, "GET");
+}
+
+static void serve_metrics(struct conn *c, bool head)
+{
+    struct server *srv = c->srv;
+    char *text;
+    size_t len;
+    if (metrics_render(srv, &text, &len) < 0) {
+        conn_reject(c, 503, REJ_OUT_OF_MEMORY, "out of memory", "Retry-After: 1\r\n");
+        return;
+    }
+    conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, head);
+    free(text);
+}
+
+static void route_listener(struct conn *c, const char *name, bool head)
+{
+    struct server *srv = c->srv;
+    struct mount *m = mount_find(srv, name);
+    char ra[64];
+    if (!m || !m->prelude) {
+        conn_reject(c, 404, REJ_NOT_FOUND, "no such mount", "");
+        return;
+    }
+    snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", srv->conf.retry_after_s);
+    if (srv->m.listeners >= srv->conf.listeners_max) {
+        conn_reject(c, 503, REJ_LISTENER_CAP, "server is at its listener limit", ra);
+        return;
+    }
+    if (m->listeners.len >= srv->conf.mount_listeners_max) {
+        conn_reject(c, 503, REJ_LISTENER_CAP, "mount is at its listener limit", ra);
+        return;
+    }
+    fanout_join(c, m, head);
+}
+
+void server_route(struct conn *c, const struct http_request *req, const char *rest,
+                  size_t rest_len)
+{
+    char name[MOUNT_NAME_BYTES_MAX + 1];
+    bool head;
+    const char *p = req->path;
+    size_t pl = req->path_len;
+
+    if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) {
+        if (!mount_from_path(p, pl, name)) {
+            conn_reject(c, 404, REJ_NOT_FOUND, "sources publish to /live/NAME.opus", "");
+            return;
+        }
+        source_start(c, req, name, rest, rest_len);
+        return;
+    }
+    if (!is_get_or_head(req, &head)) {
+        conn_reject(c, 405, REJ_METHOD, "method not allowed",
+                    "Allow: GET, HEAD, PUT, SOURCE\r\n");
+        return;
+    }
+    if (mount_from_path(p, pl, name)) {
+        route_listener(c, name, head);
+    } else if (pl == 8 && !memcmp(p, "/healthz", 8)) {
+        conn_respond(c, 200, "text/plain", "ok\n", 3, head);
+    } else if (pl == 8 && !memcmp(p, "/metrics", 8)) {
+        serve_metrics(c, head);
+    } else {
+        const struct web_file *f = web_find(p, pl);
+        if (f)
+            conn_respond(c, 200, f->type, (const char *)f->data, f->len, head);
+        else
+            conn_reject(c, 404, REJ_NOT_FOUND, "not found", "");
+    }
+}
+
+static int prepare_data_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        log_error("data folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t effective_connections_max(const struct conf *conf)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t fds = rl.rlim_cur > FD_RESERVE * 2 ? rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+    if (conf->connections_max && conf->connections_max < fds) return conf->connections_max;
+    return fds > UINT32_MAX ? UINT32_MAX : (uint32_t)fds;
+}
+
+static void random_password(char *out, size_t len)
+{
+    static const char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    uint8_t rnd[16] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, rnd, sizeof(rnd)) != sizeof(rnd)) memset(rnd, 7, sizeof(rnd));
+        close(fd);
+    }
+    size_t n = len - 1 < sizeof(rnd) ? len - 1 : sizeof(rnd);
+    for (size_t i = 0; i < n; i++) out[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+    out[n] = 0;
+}
+
+int server_init(struct server *srv, const struct conf *conf)
+{
+    char err[256], addr[96];
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    sigset_t mask;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->conf = *conf;
+    if (conf_check(&srv->conf, err, sizeof(err)) < 0) {
+        log_error("config: %s", err);
+        return -1;
+    }
+    if (net_parse_hostport(srv->conf.listen, &ss, &sl, err, sizeof(err)) < 0) {
+        log_error("listen: %s", err);
+        return -1;
+    }
+    if (prepare_data_dir(srv->conf.data_dir) < 0) return -1;
+    if (!srv->conf.source_password[0]) {
+        random_password(srv->conf.source_password, 13);
+        log_info("no source password set; this run's is: %s", srv->conf.source_password);
+    }
+    srv->http_limits.header_bytes_max = srv->conf.header_bytes_max;
+    srv->http_limits.uri_bytes_max = srv->conf.uri_bytes_max;
+    srv->http_limits.headers_max = srv->conf.headers_max;
+    srv->connections_max = effective_connections_max(&srv->conf);
+
+    srv->scratch_len = srv->conf.source_read_bytes_max;
+    if (srv->scratch_len < srv->conf.header_bytes_max + 1)
+        srv->scratch_len = srv->conf.header_bytes_max + 1;
+    srv->scratch = malloc(srv->scratch_len);
+    srv->loop = loop_new(0);
+    if (!srv->scratch || !srv->loop) {
+        log_error("out of memory");
+        return -1;
+    }
+    int fd = net_listen(&ss, sl, (int)srv->conf.backlog, 1);
+    if (fd < 0) {
+        log_error("listen on %s: %s", srv->conf.listen, strerror(-fd));
+        return -1;
+    }
+    io_init(&srv->listen_io, fd, conn_accept_ready, srv);
+    io_set(srv->loop, &srv->listen_io, LOOP_READ);
+    srv->port = net_local_port(fd);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    io_init(&srv->signal_io, sfd, on_signal, srv);
+    io_set(srv->loop, &srv->signal_io, LOOP_READ);
+
+    timer_init(&srv->flush, on_flush, srv);
+    timer_init(&srv->housekeeping, on_housekeeping, srv);
+    timer_init(&srv->accept_resume, on_accept_resume, srv);
+    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
+    srv->started_ms = loop_now_ms(srv->loop);
+
+    if (srv->conf.demo) {
+        int dfd = -1;
+        srv->testsig = testsig_start(&dfd);
+        if (!srv->testsig) {
+            log_error("demo source: %s", strerror(errno));
+            return -1;
+        }
+        fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) | O_NONBLOCK);
+        if (source_start_internal(srv, dfd, "demo") < 0) {
+            close(dfd);
+            log_error("demo source could not start");
+            return -1;
+        }
+    }
+
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(srv->port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(srv->port);
+    net_format(&ss, addr, sizeof(addr));
+    /* Tests and scripts read this line for the port. */
+    fprintf(stderr, "podium: listening on http://%s\n", addr);
+    log_info("data folder %s; connections up to %u%s", srv->conf.data_dir, srv->connections_max,
+             srv->conf.demo ? "; demo stream at /live/demo.opus" : "");
+    return 0;
+}
+
+int server_run(struct server *srv)
+{
+    int r = loop_run(srv->loop);
+    if (r < 0) {
+        log_error("event loop: %s", strerror(-r));
+        return 1;
+    }
+    return 0;
+}
+
+void server_destroy(struct server *srv)
+{
+    if (srv->loop) {
+        /* Stop the demo first so its thread is not writing into a closed
+         * socket; then close everything, mounts last. */
+        if (srv->testsig) testsig_stop(srv->testsig);
+        srv->testsig = NULL;
+        if (srv->listen_io.events) io_set(srv->loop, &srv->listen_io, 0);
+        close(srv->listen_io.fd);
+        while (srv->requests.head) conn_close(srv->requests.head);
+        while (srv->lingering.head) conn_close(srv->lingering.head);
+        while (srv->sources) conn_close(srv->sources->conn);
+        for (uint32_t i = 0; i < srv->mounts_len; i++) {
+            struct mount *m = srv->mounts[i];
+            while (m->listeners.head) conn_close(m->listeners.head);
+        }
+        loop_once(srv->loop, 0); /* run deferred frees */
+        for (uint32_t i = 0; i < srv->mounts_len; i++) mount_free(srv->mounts[i]);
+        io_set(srv->loop, &srv->signal_io, 0);
+        close(srv->signal_io.fd);
+        loop_free(srv->loop);
+    }
+    free(srv->mounts);
+    free(srv->scratch);
+}

@@ -1,0 +1,271 @@
+/* source: Icecast-compatible ingest (PUT, SOURCE, chunked), and internal
+ * sources. */
+#include "source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mount.h"
+#include "server.h"
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+static const char ok_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+static const char ok_200_legacy[] = "HTTP/1.0 200 OK\r\n\r\n";
+
+static int on_head(void *ctx, const struct opus_head *h)
+{
+    struct source *s = ctx;
+    return mount_set_head(s->mount, h) < 0 ? -1 : 0;
+}
+
+static void on_packet(void *ctx, const uint8_t *pkt, uint32_t len, int samples)
+{
+    struct source *s = ctx;
+    mount_packet(s->mount, pkt, len, samples);
+}
+
+static const struct ogg_in_ops ingest_ops = {on_head, on_packet};
+
+static void source_unlink(struct server *srv, struct source *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sources = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+void source_close(struct source *s)
+{
+    struct server *srv = s->conn->srv;
+    source_unlink(srv, s);
+    srv->m.source_bad_packets += s->in.bad_packets;
+    ogg_in_free(&s->in);
+    log_info("source for /live/%s.opus left after %llu bytes", s->mount->name,
+             (unsigned long long)s->bytes);
+    mount_source_left(s->mount);
+    srv->m.sources--;
+    free(s);
+}
+
+/* Feeds body bytes; returns false when the connection was closed. */
+static bool ingest(struct source *s, char *data, size_t len)
+{
+    struct conn *c = s->conn;
+    struct server *srv = c->srv;
+    if (s->is_chunked) {
+        if (http_chunked_decode(&s->chunked, data, &len) < 0) {
+            log_warn("source /live/%s.opus: bad chunked framing", s->mount->name);
+            conn_close(c);
+            return false;
+        }
+    } else if (s->has_length) {
+        if (len > s->body_left) len = (size_t)s->body_left;
+        s->body_left -= len;
+    }
+    s->bytes += len;
+    srv->m.source_bytes += len;
+    s->last_data_ms = loop_now_ms(srv->loop);
+    if (len && ogg_in_feed(&s->in, (const uint8_t *)data, len, &ingest_ops, s) < 0) {
+        if (!s->answered) {
+            /* Detach first: the connection leaves as a plain rejection. */
+            c->source = NULL;
+            source_close(s);
+            conn_reject(c, 415, REJ_UNSUPPORTED_MEDIA, "source body is not Ogg/Opus", "");
+        } else {
+            srv->m.rejects[REJ_UNSUPPORTED_MEDIA]++;
+            log_warn("source /live/%s.opus: not Ogg/Opus (mapping family 0), closed",
+                     s->mount->name);
+            conn_close(c);
+        }
+        return false;
+    }
+    if (!s->answered && s->in.stage == 2) {
+        /* Valid head and tags: now the client hears its 200 (after 100). */
+        s->answered = true;
+        conn_write_all(c, ok_200, sizeof(ok_200) - 1);
+    }
+    if ((s->is_chunked && s->chunked.done) || (s->has_length && !s->body_left)) {
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+static void source_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    struct source *s = c->source;
+    struct server *srv = c->srv;
+    size_t budget = srv->conf.source_read_bytes_max;
+    /* Level-triggered: stop at the budget and come back next iteration, so
+     * one fast source cannot hold the loop. */
+    while (budget) {
+        size_t want = budget < srv->scratch_len ? budget : srv->scratch_len;
+        ssize_t n = read(io->fd, srv->scratch, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            conn_close(c);
+            return;
+        }
+        budget -= (size_t)n;
+        if (!ingest(s, srv->scratch, (size_t)n)) return;
+        if ((size_t)n < want) return;
+    }
+}
+
+/* attach: <s> (zeroed) becomes the source of <m> and takes over <c>. */
+static void attach(struct conn *c, struct mount *m, struct source *s)
+{
+    struct server *srv = c->srv;
+    s->conn = c;
+    s->mount = m;
+    ogg_in_init(&s->in);
+    s->last_data_ms = loop_now_ms(srv->loop);
+    s->next = srv->sources;
+    if (srv->sources) srv->sources->prev = s;
+    srv->sources = s;
+    m->source = s;
+    m->orphan_since_ms = 0;
+    c->source = s;
+    c->role = CONN_SOURCE;
+    c->io.cb = source_io;
+    srv->m.sources++;
+    srv->m.source_connects++;
+    /* Sources are few and read with a budget: level-triggered. */
+    io_set(srv->loop, &c->io, LOOP_READ | LOOP_RDHUP);
+}
+
+static bool password_ok(const struct server *srv, const struct http_request *req)
+{
+    char buf[512];
+    const char *user, *pass;
+    const struct http_header *h = http_find_header(req, "Authorization");
+    if (!h || http_basic_auth(h->value, h->value_len, buf, sizeof(buf), &user, &pass) < 0)
+        return false;
+    const char *want = srv->conf.source_password;
+    size_t wl = strlen(want), pl = strlen(pass);
+    /* Constant time in the password's length: no early exit on a mismatch. */
+    unsigned diff = (unsigned)(wl ^ pl) | (unsigned)strcmp(user, "source");
+    for (size_t i = 0; i < pl; i++) diff |= (unsigned)(pass[i] ^ want[i % (wl ? wl : 1)]);
+    return diff == 0 && wl > 0;
+}
+
+void source_start(struct conn *c, const struct http_request *req, const char *name,
+                  const char *body, size_t body_len)
+{
+    struct server *srv = c->srv;
+    if (!password_ok(srv, req)) {
+        conn_reject(c, 401, REJ_UNAUTHORIZED, "source credentials required (user 'source')",
+                    "WWW-Authenticate: Basic realm=\"podium\"\r\n");
+        return;
+    }
+    const struct http_header *te = http_find_header(req, "Transfer-Encoding");
+    const struct http_header *cl = http_find_header(req, "Content-Length");
+    bool chunked = te && http_header_has_token(te, "chunked");
+    if ((te && !chunked) || (te && cl)) {
+        conn_reject(c, 400, REJ_BAD_REQUEST, "unsupported Transfer-Encoding", "");
+        return;
+    }
+    uint64_t length = 0;
+    if (cl) {
+        char *end;
+        char tmp[24];
+        if (cl->value_len == 0 || cl->value_len >= sizeof(tmp)) goto bad_length;
+        memcpy(tmp, cl->value, cl->value_len);
+        tmp[cl->value_len] = 0;
+        if (tmp[0] < '0' || tmp[0] > '9') goto bad_length;
+        errno = 0;
+        length = strtoull(tmp, &end, 10);
+        if (errno || *end) goto bad_length;
+    }
+    struct mount *m = mount_find(srv, name);
+    if (m && m->source) {
+        conn_reject(c, 409, REJ_MOUNT_BUSY, "mount already has a live source", "");
+        return;
+    }
+    if (!m) m = mount_get(srv, name);
+    if (!m) {
+        conn_reject(c, 503, REJ_MOUNT_CAP, "too many mounts", "Retry-After: 30\r\n");
+        return;
+    }
+    struct source *s = calloc(1, sizeof(*s));
+    if (!s) {
+        conn_reject(c, 503, REJ_OUT_OF_MEMORY, "out of memory", "Retry-After: 5\r\n");
+        return;
+    }
+    conn_list_remove(&srv->requests, c);
+    free(c->buf);
+    c->buf = NULL;
+    c->buf_len = c->buf_cap = 0;
+    attach(c, m, s);
+    s->is_chunked = chunked;
+    if (chunked) http_chunked_init(&s->chunked, srv->conf.chunk_bytes_max);
+    s->has_length = cl != NULL;
+    s->body_left = length;
+    log_info("source connected to /live/%s.opus (%s%s)", name,
+             http_method_is(req, "SOURCE") ? "SOURCE" : "PUT", chunked ? ", chunked" : "");
+
+    const struct http_header *expect = http_find_header(req, "Expect");
+    if (expect && http_header_has_token(expect, "100-continue")) {
+        /* The client waits for 100 before sending audio; its 200 follows
+         * once the stream's head checks out, or a 415 instead. */
+        conn_write_all(c, continue_100, sizeof(continue_100) - 1);
+    } else if (!body_len) {
+        /* Legacy clients (SOURCE, butt) send nothing until they get 200. */
+        s->answered = true;
+        if (req->minor_version == 0)
+            conn_write_all(c, ok_200_legacy, sizeof(ok_200_legacy) - 1);
+        else
+            conn_write_all(c, ok_200, sizeof(ok_200) - 1);
+    }
+    if (body_len) {
+        /* The bytes live in the scratch buffer, which ingest may reuse
+         * only after this call; decoding in place is fine. */
+        if (!ingest(s, (char *)body, body_len)) return;
+    }
+    return;
+
+bad_length:
+    conn_reject(c, 400, REJ_BAD_REQUEST, "bad Content-Length", "");
+}
+
+int source_start_internal(struct server *srv, int fd, const char *name)
+{
+    struct mount *m = mount_get(srv, name);
+    if (!m) return -ENOMEM;
+    if (m->source) return -EBUSY;
+    struct conn *c = calloc(1, sizeof(*c));
+    struct source *s = calloc(1, sizeof(*s));
+    if (!c || !s) {
+        free(c);
+        free(s);
+        return -ENOMEM;
+    }
+    c->srv = srv;
+    c->since_ms = loop_now_ms(srv->loop);
+    io_init(&c->io, fd, source_io, c);
+    srv->m.connections++;
+    attach(c, m, s);
+    s->answered = true;
+    return 0;
+}
+
+void source_expire(struct server *srv, uint64_t now_ms)
+{
+    struct source *next;
+    for (struct source *s = srv->sources; s; s = next) {
+        next = s->next;
+        if (now_ms - s->last_data_ms < srv->conf.source_timeout_ms) continue;
+        log_warn("source for /live/%s.opus silent for %ums: closed", s->mount->name,
+                 srv->conf.source_timeout_ms);
+        srv->m.source_timeouts++;
+        conn_close(s->conn);
+    }
+}
