@@ -94,6 +94,8 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
             srv->mounts[i]->name, (unsigned long long)srv->mounts[i]->joins);
     one(&b, "podium_listener_leaves_total", "counter",
         "Listeners that disconnected or failed a write.", m->listener_leaves);
+    one(&b, "podium_listener_junk_closes_total", "counter",
+        "Listeners closed for sending data after their request.", m->junk_from_listeners);
     one(&b, "podium_bytes_sent_total", "counter", "Bytes written to listeners.", m->bytes_sent);
     one(&b, "podium_listener_writes_total", "counter", "writev calls to listeners.", m->writes);
     family(&b, "podium_rejections_total", "counter", "Requests or connections refused, by reason.");
