@@ -112,7 +112,10 @@ void fanout_flush(struct conn *c)
             iov[n].iov_len = hold_lim - c->off;
             n++;
         }
-        if (!c->head_only) {
+        /* Behind the tail with a page part-sent: finish that page first; the
+         * next round skips (a half page followed by another is a corrupt
+         * stream). */
+        if (!c->head_only && c->seq >= m->ring.tail) {
             for (uint64_t s = c->seq; s < m->ring.head && n < IOV_BATCH; s++) {
                 struct chunk *ch = ring_get(&m->ring, s);
                 iov[n].iov_base = ch->data;

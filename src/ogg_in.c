@@ -103,6 +103,12 @@ int ogg_in_feed(struct ogg_in *in, const uint8_t *data, size_t len, const struct
                 }
                 if (take_packet(in, &op, ops, ctx) < 0) return OGG_IN_NOT_OPUS;
             }
+            /* libogg keeps an unfinished packet's bytes without limit: a
+             * packet still open past the largest legal one is dropped. */
+            if (in->os.body_fill - in->os.body_returned > OGG_IN_PENDING_BYTES_MAX) {
+                ogg_stream_reset_serialno(&in->os, (int)in->serial);
+                in->bad_packets++;
+            }
         }
     }
     return 0;

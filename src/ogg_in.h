@@ -19,6 +19,9 @@
 
 #define OGG_IN_NOT_OPUS (-1)
 #define OGG_IN_PACKET_BYTES_MAX 7680 /* 120 ms at 510 kbit/s, RFC 6716's ceiling */
+/* Bytes libogg may hold for packets not yet complete: the largest packet
+ * plus one page of the next. */
+#define OGG_IN_PENDING_BYTES_MAX (OGG_IN_PACKET_BYTES_MAX + OGG_PAGE_BYTES_MAX)
 
 struct ogg_in_ops {
     /* A new logical stream's OpusHead; nonzero refuses the stream. */
