@@ -156,8 +156,13 @@ int conf_load(struct conf *c, const char *path, char *err, size_t err_len)
             return fail(err, err_len, "%s:%u: line longer than %zu bytes", path, lineno,
                         sizeof(line) - 2);
         }
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
+        /* '#' starts a comment at the line start or after a blank, as in a
+         * shell: a value (a password) may contain '#'. */
+        for (char *h = line; *h; h++)
+            if (*h == '#' && (h == line || h[-1] == ' ' || h[-1] == '\t')) {
+                *h = 0;
+                break;
+            }
         char *s = trim(line);
         if (!*s) continue;
         char *eq = strchr(s, '=');

@@ -160,6 +160,7 @@ static void test_load(void)
               "\tlisten\t=\t0.0.0.0:8080\t\n"
               "demo = off\r\n"
               "# page_ms = 999\n"
+              "source_password = pa#ss\n"
               "data = /var/lib/podium");             /* no final newline */
     CHECK_EQ(conf_load(&c, tmp_path, err, sizeof(err)), 0);
     CHECK_EQ(c.headers_max, 20);
@@ -168,6 +169,7 @@ static void test_load(void)
     CHECK(!c.demo);
     CHECK_EQ(c.page_ms, 100);
     CHECK_STR(c.data_dir, "/var/lib/podium");
+    CHECK_STR(c.source_password, "pa#ss");
     unlink(tmp_path);
 
     char want[128];
