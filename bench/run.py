@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""bench/run.py: side-by-side fan-out benchmark: Podium vs Icecast 2 vs the floor.
+
+Steady mode (default), for each N and each target:
+  start the server on 127.0.0.1 with a fresh config and its own ulimit -n 20000,
+  feed it the same 32 kbit/s mono Opus stream from ffmpeg (not the floor: it
+  needs no source), measure RSS with 0 listeners, ramp N readers in, wait until
+  they are all live, settle, then measure over a steady window:
+    CPU-us per listener-second = server CPU us / (live listeners x window s)
+    KiB RSS per listener       = (RSS with N - RSS with 0) / live listeners
+  and stalls/connected/failed from the reader.
+Flash mode (--flash N): N simultaneous joins (reader --burst), share with the
+first body byte within 1 s, p50/p99 TTFB, share with audio at 60 s.
+
+Python 3 stdlib only. Everything on 127.0.0.0/8; every wait is bounded; every
+process it starts is killed on exit (by its own process group id).
+See bench/README.md.
+"""
+import argparse
+import atexit
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PW = "benchpw"
+MOUNT = "/live/bench.opus"
+NOFILE = 20000  # the per-process hard limit on these machines
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+started = []  # Popen objects we started, killed on exit
+
+
+# ---- process bookkeeping ---------------------------------------------------
+
+def limit_nofile():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    n = NOFILE if hard == resource.RLIM_INFINITY else min(NOFILE, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+
+
+def spawn(argv, log_path, **kw):
+    """Starts <argv> in its own session (so its group can be killed by id)."""
+    log = open(log_path, "ab")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=kw.pop("stdout", log),
+                         stderr=kw.pop("stderr", log), preexec_fn=limit_nofile,
+                         start_new_session=True, **kw)
+    p.log_path = log_path
+    started.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, grace_s=5.0):
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=5)
+
+
+def stop_all():
+    for p in reversed(started):
+        stop(p, grace_s=3.0)
+
+
+def on_signal(sig, _frame):
+    raise SystemExit(128 + sig)
+
+
+# ---- /proc sampling ---------------------------------------------------------
+
+def tree(pid):
+    """<pid> and all its descendants (threads' children included)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def cpu_s(pid):
+    """CPU seconds (user+system) of the process tree rooted at <pid>.
+
+    Uses per-thread schedstat (ns resolution) where available, else
+    utime+stime from /proc/PID/stat (10 ms ticks)."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            ns = 0
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    ns += int(f.read().split()[0])
+            total += ns / 1e9
+        except (OSError, ValueError, IndexError):
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+def cpu_ticks_s(pid):
+    """utime+stime of the tree from /proc/PID/stat (10 ms ticks): a cross-check."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / CLK_TCK
+
+
+def rss_kib(pid):
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ---- helpers ----------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_log(path, pattern, timeout_s, proc):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with open(path, errors="replace") as f:
+                if re.search(pattern, f.read()):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def wait_port(port, timeout_s, proc):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def probe_stream(port, timeout_s):
+    """True once GET MOUNT answers 2xx and at least one body byte."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(2)
+                s.sendall(f"GET {MOUNT} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                buf = b""
+                while b"\r\n\r\n" not in buf and len(buf) < 16384:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                head, _, body = buf.partition(b"\r\n\r\n")
+                if re.match(rb"(HTTP/1\.[01]|ICY) 2\d\d", head):
+                    if body or s.recv(1):
+                        return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+# ---- targets ----------------------------------------------------------------
+
+ICECAST_XML = """<icecast>
+  <location>bench</location>
+  <admin>bench@localhost</admin>
+  <limits>
+    <clients>100000</clients>
+    <sources>4</sources>
+    <queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect>
+    <burst-size>65535</burst-size>
+  </limits>
+  <authentication>
+    <source-password>{pw}</source-password>
+    <relay-password>{pw}</relay-password>
+    <admin-user>admin</admin-user>
+    <admin-password>{pw}</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket>
+    <port>{port}</port>
+    <bind-address>127.0.0.1</bind-address>
+  </listen-socket>
+  <fileserve>1</fileserve>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>{logdir}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging>
+    <accesslog>access.log</accesslog>
+    <errorlog>error.log</errorlog>
+    <loglevel>2</loglevel>
+  </logging>
+  <security>
+    <chroot>0</chroot>
+    <changeowner>
+      <user>icecast2</user>
+      <group>icecast</group>
+    </changeowner>
+  </security>
+</icecast>
+"""
+
+
+class Target:
+    """One server under test. start() returns False if it did not come up."""
+
+    def __init__(self, kind, cadence_ms, cfg, workdir):
+        self.kind, self.cadence_ms, self.cfg = kind, cadence_ms, cfg
+        self.dir = workdir
+        self.proc = self.source = None
+        self.port = None
+
+    @property
+    def label(self):
+        return f"{self.kind}@{self.cadence_ms}" if self.cadence_ms else self.kind
+
+    @property
+    def cadence_label(self):
+        return f"{self.cadence_ms}ms" if self.cadence_ms else "src 100ms"
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        log = os.path.join(self.dir, "server.log")
+        if self.kind == "floor":
+            ppw = max(1, self.cadence_ms // 100)
+            self.proc = spawn([self.cfg.floor, "--listen", f"127.0.0.1:{self.port}",
+                               "--cadence-ms", str(self.cadence_ms),
+                               "--pages-per-write", str(ppw)], log)
+            return wait_log(log, r"floor: listening on", 5, self.proc)
+        if self.kind == "icecast":
+            logdir = os.path.join(self.dir, "log")
+            os.makedirs(logdir, exist_ok=True)
+            xml = os.path.join(self.dir, "icecast.xml")
+            with open(xml, "w") as f:
+                f.write(ICECAST_XML.format(pw=PW, port=self.port, logdir=logdir))
+            # icecast refuses to run as root; <changeowner> drops to icecast2
+            # after binding, so its log dir must be theirs.
+            shutil.chown(logdir, "icecast2", "icecast")
+            os.chmod(self.dir, 0o755)
+            self.proc = spawn([self.cfg.icecast, "-c", xml], log)
+            ok = wait_port(self.port, 10, self.proc)
+            return ok and self.start_source()
+        if self.kind == "podium":
+            data = os.path.join(self.dir, "data")
+            os.makedirs(data, exist_ok=True)
+            conf = os.path.join(self.dir, "podium.conf")
+            with open(conf, "w") as f:
+                f.write(f"flush_ms = {self.cadence_ms}\nlisteners_max = 100000\ndemo = off\n")
+            self.proc = spawn([self.cfg.podium, "serve", "--listen", f"127.0.0.1:{self.port}",
+                               "--data", data, "--config", conf, "--source-password", PW], log)
+            ok = wait_log(log, r"podium: listening on http://127\.0\.0\.1:\d+", 10, self.proc)
+            return ok and self.start_source()
+        raise ValueError(self.kind)
+
+    def start_source(self):
+        url = f"icecast://source:{PW}@127.0.0.1:{self.port}{MOUNT}"
+        self.source = spawn([self.cfg.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
+                             "-re", "-f", "lavfi", "-i", "sine=f=440:sample_rate=48000",
+                             "-ac", "1", "-c:a", "libopus", "-b:a", "32k",
+                             "-page_duration", "100000", "-f", "ogg",
+                             "-content_type", "audio/ogg", url],
+                            os.path.join(self.dir, "ffmpeg.log"))
+        return probe_stream(self.port, 15)
+
+    def stop(self):
+        stop(self.source)
+        stop(self.proc)
+        self.source = self.proc = None
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}{MOUNT}"
+
+
+PROGRESS_RE = re.compile(r"reader: t=([\d.]+) attempted=(\d+) connected=(\d+) audio=(\d+) "
+                         r"live=(\d+) failed=(\d+) stalls=(\d+) bytes=(\d+)")
+
+
+class Reader:
+    """The load generator, with its progress lines parsed as they come."""
+
+    def __init__(self, cfg, url, n, mode_args, duration_s, logdir, extra=()):
+        self.progress = {"live": 0, "audio": 0, "failed": 0, "attempted": 0}
+        self.lines = []
+        argv = [cfg.reader, "--url", url, "-n", str(n), *mode_args,
+                "--duration", f"{duration_s:.1f}", *extra]
+        self.log_path = os.path.join(logdir, f"reader-{n}.log")
+        self.proc = spawn(argv, self.log_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = []
+        self.t_err = threading.Thread(target=self._pump_err, daemon=True)
+        self.t_out = threading.Thread(target=self._pump_out, daemon=True)
+        self.t_err.start()
+        self.t_out.start()
+
+    def _pump_err(self):
+        with open(self.log_path, "a") as log:
+            for raw in self.proc.stderr:
+                line = raw.decode(errors="replace")
+                log.write(line)
+                m = PROGRESS_RE.search(line)
+                if m:
+                    keys = ("t", "attempted", "connected", "audio", "live", "failed",
+                            "stalls", "bytes")
+                    self.progress = dict(zip(keys, (float(m.group(1)),
+                                                    *map(int, m.groups()[1:]))))
+
+    def _pump_out(self):
+        for raw in self.proc.stdout:
+            self.out.append(raw.decode(errors="replace"))
+
+    def finish(self, timeout_s):
+        """Asks the reader to stop (SIGUSR1) and returns its JSON result."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        return self.wait(timeout_s)
+
+    def wait(self, timeout_s):
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop(self.proc)
+        self.t_out.join(timeout=5)
+        for line in self.out:
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        return None
+
+
+# ---- the two modes ----------------------------------------------------------
+
+def steady(cfg, target, n):
+    r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
+         "n": n, "ok": False}
+    if not target.start():
+        r["error"] = f"did not start (see {target.dir})"
+        target.stop()
+        return r
+    try:
+        time.sleep(2)  # settle with the source only
+        r["rss0_kib"] = rss_kib(target.proc.pid)
+        ramp_s = max(1.0, n / cfg.ramp_rate)
+        total_s = ramp_s + cfg.join_wait + cfg.settle + cfg.duration + 5
+        rd = Reader(cfg, target.url(), n, ["--ramp", f"{ramp_s:.1f}"], total_s, target.dir)
+        t_start = time.monotonic()
+        deadline = t_start + ramp_s + cfg.join_wait
+        while time.monotonic() < deadline and rd.proc.poll() is None:
+            if rd.progress.get("live", 0) >= n:
+                break
+            time.sleep(0.2)
+        r["join_s"] = round(time.monotonic() - t_start, 1)
+        time.sleep(cfg.settle)
+        live0 = rd.progress.get("live", 0)
+        k0 = cpu_ticks_s(target.proc.pid)
+        c0, q0, t0 = cpu_s(target.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        src0 = cpu_s(target.source.pid) if target.source else 0.0
+        time.sleep(cfg.duration)
+        c1, q1, t1 = cpu_s(target.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        k1 = cpu_ticks_s(target.proc.pid)
+        src1 = cpu_s(target.source.pid) if target.source else 0.0
+        live1 = rd.progress.get("live", 0)
+        r["rss_kib"] = rss_kib(target.proc.pid)
+        res = rd.finish(30)
+        window = t1 - t0
+        live = (live0 + live1) / 2
+        r.update(window_s=round(window, 2), live=int(live), reader=res,
+                 server_cpu_pct=100 * (c1 - c0) / window,
+                 reader_cpu_pct=100 * (q1 - q0) / window,
+                 source_cpu_pct=100 * (src1 - src0) / window)
+        if live > 0:
+            r["cpu_us_per_ls"] = (c1 - c0) * 1e6 / (live * window)
+            r["cpu_us_per_ls_stat"] = (k1 - k0) * 1e6 / (live * window)
+            r["kib_per_listener"] = (r["rss_kib"] - r["rss0_kib"]) / live
+            r["reader_cpu_us_per_ls"] = (q1 - q0) * 1e6 / (live * window)
+        r["ok"] = res is not None and live > 0
+    finally:
+        target.stop()
+    return r
+
+
+def flash(cfg, target, n):
+    r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
+         "n": n, "ok": False}
+    if not target.start():
+        r["error"] = f"did not start (see {target.dir})"
+        target.stop()
+        return r
+    try:
+        time.sleep(2)
+        c0, t0 = cpu_s(target.proc.pid), time.monotonic()
+        rd = Reader(cfg, target.url(), n, ["--burst", "--stop-when-all-audio"],
+                    cfg.flash_timeout, target.dir)
+        q = 0.0
+        while rd.proc.poll() is None and time.monotonic() < t0 + cfg.flash_timeout + 10:
+            q = max(q, cpu_s(rd.proc.pid))  # the tree vanishes at exit: keep the last
+            time.sleep(0.5)
+        res = rd.wait(30)
+        t1 = time.monotonic()
+        r.update(reader=res, server_cpu_pct=100 * (cpu_s(target.proc.pid) - c0) / (t1 - t0))
+        r["ok"] = res is not None
+    finally:
+        target.stop()
+    return r
+
+
+# ---- reporting --------------------------------------------------------------
+
+def fmt(v, spec="{:.1f}", none="-"):
+    return none if v is None else spec.format(v)
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def print_steady(n, rows, cfg):
+    print(f"\n== steady: N={n} listeners, window {cfg.duration:g} s, "
+          f"ramp {cfg.ramp_rate:g}/s, stall = no body byte for > 2 s ==")
+    hdr = (f"{'target':<12} {'cadence':<10} {'live':>6} {'CPU-us/l-s':>11} {'KiB/listener':>12} "
+           f"{'stalls':>6} {'connected':>9} {'failed':>6} {'pending':>7} {'join s':>6} {'server%':>8} {'reader%':>8} "
+           f"{'rdr-us/l-s':>10} {'source%':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if not r.get("ok"):
+            print(f"{r['label']:<12} {r['cadence']:<10} FAILED: {r.get('error', 'no result')}")
+            continue
+        res = r["reader"] or {}
+        print(f"{r['label']:<12} {r['cadence']:<10} {r['live']:>6} "
+              f"{fmt(r.get('cpu_us_per_ls')):>11} {fmt(r.get('kib_per_listener'), '{:.2f}'):>12} "
+              f"{res.get('stalls', '-'):>6} {res.get('connected', '-'):>9} "
+              f"{res.get('failed', '-'):>6} {res.get('pending', '-'):>7} {r['join_s']:>6.1f} "
+              f"{r['server_cpu_pct']:>8.1f} "
+              f"{r['reader_cpu_pct']:>8.1f} {fmt(r.get('reader_cpu_us_per_ls')):>10} "
+              f"{r['source_cpu_pct']:>8.1f}")
+    by = {r["label"]: r for r in rows if r.get("ok")}
+    cpu = {k: v.get("cpu_us_per_ls") for k, v in by.items()}
+    mem = {k: v.get("kib_per_listener") for k, v in by.items()}
+    out = []
+    for c in cfg.cadences:
+        p, f = f"podium@{c}", f"floor@{c}"
+        if p in cpu and f in cpu:
+            out.append(f"podium/floor@{c}ms CPU {fmt(ratio(cpu[p], cpu[f]), '{:.2f}')}")
+        if "icecast" in cpu and p in cpu:
+            out.append(f"icecast/podium@{c}ms CPU {fmt(ratio(cpu['icecast'], cpu[p]), '{:.2f}')}"
+                       f" RSS {fmt(ratio(mem['icecast'], mem[p]), '{:.2f}')}")
+    if "icecast" in cpu and "floor@100" in cpu:
+        out.append(f"icecast/floor@100ms CPU {fmt(ratio(cpu['icecast'], cpu['floor@100']), '{:.2f}')}")
+    if out:
+        print("ratios: " + "; ".join(out))
+    slow = [r["label"] for r in rows if r.get("ok") and r["live"] < r["n"]]
+    if slow:
+        print(f"note: not all {n} listeners were live in the window for {', '.join(slow)}; "
+              "per-listener figures use the live count")
+    hot = [r["label"] for r in rows if r.get("ok") and r["reader_cpu_pct"] > 80]
+    if hot:
+        print(f"warning: reader above 80% of a core for {', '.join(hot)}: the load generator "
+              "may be the bottleneck, not the server")
+
+
+def print_flash(n, rows):
+    print(f"\n== flash crowd: {n} simultaneous joins ==")
+    hdr = (f"{'target':<12} {'cadence':<10} {'audio':>6} {'<=1s':>7} {'<=5s':>7} {'<=60s':>7} "
+           f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'failed':>6} {'pending':>7} "
+           f"{'wall s':>6} {'server%':>8} {'reader%':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        res = r.get("reader")
+        if not r.get("ok") or not res:
+            print(f"{r['label']:<12} {r['cadence']:<10} FAILED: {r.get('error', 'no result')}")
+            continue
+        t = res["ttfb_ms"]
+        print(f"{r['label']:<12} {r['cadence']:<10} {res['audio']:>6} "
+              f"{100 * res['first_byte_1s_share']:>6.1f}% {100 * res['first_byte_5s_share']:>6.1f}% "
+              f"{100 * res['first_byte_60s_share']:>6.1f}% {fmt(t['p50'], '{}'):>7} "
+              f"{fmt(t['p99'], '{}'):>7} {fmt(t['max'], '{}'):>7} {res['failed']:>6} "
+              f"{res['pending']:>7} {res['wall_s']:>6.1f} {r['server_cpu_pct']:>8.1f} "
+              f"{100 * res['reader_cpu_share']:>8.1f}")
+    print("(<=Ns: share of all joins with the first audio byte within N s of the join; "
+          "<=60s counts only if the run lasted that long)")
+
+
+# ---- main -------------------------------------------------------------------
+
+def find_bin(name, cfg):
+    for d in (cfg.build, "/work/main/build-bench", "/work/main/build"):
+        for sub in ("", "bench"):  # CMake puts floor and reader in <build>/bench
+            path = os.path.join(d or "", sub, name)
+            if d and os.access(path, os.X_OK):
+                return path
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--listeners", default="1000,5000,15000", help="comma list of N")
+    ap.add_argument("--duration", type=float, default=30, help="steady window, seconds")
+    ap.add_argument("--only", default="podium,icecast,floor", help="targets to run")
+    ap.add_argument("--cadence-ms", default="100,500",
+                    help="floor cadence / podium flush_ms list (icecast has none)")
+    ap.add_argument("--flash", type=int, default=0, help="flash-crowd mode with N joins")
+    ap.add_argument("--flash-timeout", type=float, default=62,
+                    help="flash run ends when all have audio or after this many seconds")
+    ap.add_argument("--ramp-rate", type=float, default=2000, help="joins per second (steady)")
+    ap.add_argument("--join-wait", type=float, default=20,
+                    help="seconds after the ramp to wait for all listeners to be live")
+    ap.add_argument("--settle", type=float, default=3, help="seconds before the window")
+    ap.add_argument("--build", default=os.environ.get("BUILD"), help="dir with podium/floor/reader")
+    ap.add_argument("--podium"), ap.add_argument("--floor"), ap.add_argument("--reader")
+    ap.add_argument("--icecast", default=shutil.which("icecast2") or "/usr/bin/icecast2")
+    ap.add_argument("--ffmpeg", default=shutil.which("ffmpeg") or "/usr/bin/ffmpeg")
+    ap.add_argument("--json", help="also write all results to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
+    cfg = ap.parse_args()
+
+    cfg.ns = [int(x) for x in cfg.listeners.split(",") if x]
+    cfg.targets = [x.strip() for x in cfg.only.split(",") if x.strip()]
+    cfg.cadences = [int(x) for x in cfg.cadence_ms.split(",") if x]
+    for name in ("podium", "floor", "reader"):
+        if not getattr(cfg, name):
+            setattr(cfg, name, find_bin(name, cfg))
+    if not cfg.reader or ("floor" in cfg.targets and not cfg.floor):
+        sys.exit("run.py: build floor and reader first (see bench/README.md)")
+    if "podium" in cfg.targets and not cfg.podium:
+        print("run.py: no podium binary found; skipping podium", file=sys.stderr)
+        cfg.targets.remove("podium")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    atexit.register(stop_all)
+    work = tempfile.mkdtemp(prefix="podium-bench-")
+    os.chmod(work, 0o755)
+    if not cfg.keep:
+        atexit.register(shutil.rmtree, work, True)
+    print(f"# bench: targets={','.join(cfg.targets)} cadences={cfg.cadence_ms} "
+          f"cores={os.cpu_count()} tmp={work}", flush=True)
+    print(f"# binaries: podium={cfg.podium} floor={cfg.floor} reader={cfg.reader} "
+          f"icecast={cfg.icecast}", flush=True)
+
+    def targets_for():
+        for kind in ("floor", "icecast", "podium"):
+            if kind not in cfg.targets:
+                continue
+            if kind == "icecast":
+                yield kind, 0
+            else:
+                for c in cfg.cadences:
+                    yield kind, c
+
+    results = []
+    ns = [cfg.flash] if cfg.flash else cfg.ns
+    for n in ns:
+        rows = []
+        for kind, c in targets_for():
+            t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c or ''}-{n}"))
+            print(f"# {'flash' if cfg.flash else 'steady'} N={n} {t.label} ...",
+                  file=sys.stderr, flush=True)
+            rows.append(flash(cfg, t, n) if cfg.flash else steady(cfg, t, n))
+            time.sleep(1)  # let TIME_WAIT and the kernel settle between targets
+        results.extend(rows)
+        print_flash(n, rows) if cfg.flash else print_steady(n, rows, cfg)
+        sys.stdout.flush()
+    if cfg.json:
+        with open(cfg.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
