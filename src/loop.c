@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #define LOOP_EVENTS_DEFAULT 512
+#define TIMER_FIRING UINT32_MAX /* heap_idx of a timer taken off the heap to fire */
+#define TIMERS_PER_BATCH 64
 
 struct deferred {
     defer_fn fn;
@@ -144,7 +146,12 @@ int io_set(struct loop *loop, struct io *io, uint32_t events)
         op = EPOLL_CTL_ADD;
     else
         op = EPOLL_CTL_MOD;
-    if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0) return -errno;
+    if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0) {
+        /* Unregistering an fd already closed (EBADF) or unknown (ENOENT)
+         * leaves nothing registered: count it as done, or loop_run would
+         * wait forever for an io that no longer exists. */
+        if (op != EPOLL_CTL_DEL || (errno != EBADF && errno != ENOENT)) return -errno;
+    }
     if (op == EPOLL_CTL_ADD) loop->ios++;
     if (op == EPOLL_CTL_DEL) loop->ios--;
     io->events = events;
@@ -195,6 +202,10 @@ void timer_stop(struct loop *loop, struct timer *t)
 {
     uint32_t i = t->heap_idx;
     if (!i) return;
+    if (i == TIMER_FIRING) {
+        t->heap_idx = 0;
+        return;
+    }
     struct timer *last = loop->heap[loop->heap_len--];
     t->heap_idx = 0;
     if (last == t) return;
@@ -213,22 +224,37 @@ int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms)
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    t->when_ms = loop_now_ms(loop) + after_ms;
+    /* Round up: a timer never fires before <after_ms> has passed; 0 means
+     * the next iteration. */
+    t->when_ms = after_ms ? (loop->now_us + after_ms * 1000 + 999) / 1000 : loop_now_ms(loop);
     loop->heap_len++;
     heap_place(loop, loop->heap_len, t);
     heap_up(loop, loop->heap_len);
     return 0;
 }
 
+/* Due timers are taken off the heap first and fired after, so a timer
+ * re-armed with 0 delay waits for the next iteration. A callback that
+ * stops a timer of the same batch cancels it (heap_idx back to 0). */
 static void run_timers(struct loop *loop)
 {
     uint64_t now = loop_now_ms(loop);
-    /* Bounded: a timer re-armed with 0 delay waits for the next iteration. */
-    uint32_t budget = loop->heap_len;
-    while (budget-- && loop->heap_len && loop->heap[1]->when_ms <= now) {
-        struct timer *t = loop->heap[1];
-        timer_stop(loop, t);
-        t->cb(loop, t);
+    for (;;) {
+        struct timer *due[TIMERS_PER_BATCH];
+        unsigned n = 0;
+        while (n < TIMERS_PER_BATCH && loop->heap_len && loop->heap[1]->when_ms <= now) {
+            struct timer *t = loop->heap[1];
+            timer_stop(loop, t);
+            t->heap_idx = TIMER_FIRING;
+            due[n++] = t;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            struct timer *t = due[i];
+            if (t->heap_idx != TIMER_FIRING) continue; /* stopped or re-armed meanwhile */
+            t->heap_idx = 0;
+            t->cb(loop, t);
+        }
+        if (n < TIMERS_PER_BATCH) return;
     }
 }
 

@@ -1,0 +1,126 @@
+/* Unit tests for the event loop: timers, deferred releases, io life cycle. */
+#include <unistd.h>
+
+#include "loop.h"
+#include "t.h"
+
+static int fired[8];
+static struct timer *other;
+
+static void count_cb(struct loop *loop, struct timer *t)
+{
+    fired[(long)t->data]++;
+}
+
+static void rearm0_cb(struct loop *loop, struct timer *t)
+{
+    fired[(long)t->data]++;
+    if (fired[(long)t->data] < 5) timer_start(loop, t, 0);
+}
+
+static void stop_other_cb(struct loop *loop, struct timer *t)
+{
+    fired[(long)t->data]++;
+    timer_stop(loop, other);
+}
+
+static void test_order_and_not_early(void)
+{
+    struct loop *l = loop_new(0);
+    struct timer a, b;
+    timer_init(&a, count_cb, (void *)0L);
+    timer_init(&b, count_cb, (void *)1L);
+    memset(fired, 0, sizeof(fired));
+    uint64_t t0 = clock_mono_us();
+    timer_start(l, &a, 30);
+    timer_start(l, &b, 10);
+    while (!fired[1]) loop_once(l, -1);
+    CHECK(clock_mono_us() - t0 >= 10000); /* never before its time */
+    CHECK_EQ(fired[0], 0);
+    while (!fired[0]) loop_once(l, -1);
+    CHECK(clock_mono_us() - t0 >= 30000);
+    CHECK(!timer_armed(&a) && !timer_armed(&b));
+    loop_free(l);
+}
+
+static void test_rearm_zero_waits_next_iteration(void)
+{
+    struct loop *l = loop_new(0);
+    struct timer a, idle[4];
+    timer_init(&a, rearm0_cb, (void *)2L);
+    memset(fired, 0, sizeof(fired));
+    /* Timers elsewhere in the heap must not lend the re-armed one a second
+     * run in the same iteration. */
+    for (int i = 0; i < 4; i++) {
+        timer_init(&idle[i], count_cb, (void *)5L);
+        timer_start(l, &idle[i], 100000);
+    }
+    timer_start(l, &a, 0);
+    loop_once(l, 0);
+    CHECK_EQ(fired[2], 1); /* once per iteration, not five times */
+    loop_once(l, 0);
+    CHECK_EQ(fired[2], 2);
+    timer_stop(l, &a);
+    loop_free(l);
+}
+
+static void test_stop_within_batch_cancels(void)
+{
+    struct loop *l = loop_new(0);
+    struct timer a, b;
+    timer_init(&a, stop_other_cb, (void *)3L);
+    timer_init(&b, count_cb, (void *)4L);
+    other = &b;
+    memset(fired, 0, sizeof(fired));
+    timer_start(l, &a, 0);
+    timer_start(l, &b, 0);
+    /* Both are due in the same iteration; whichever order the heap gives,
+     * b must not fire after a stopped it. */
+    loop_once(l, 0);
+    CHECK_EQ(fired[3], 1);
+    CHECK(fired[4] == 0 || fired[4] == 1);
+    int before = fired[4];
+    loop_once(l, 0);
+    CHECK_EQ(fired[4], before);
+    loop_free(l);
+}
+
+static int deferred;
+static void defer_fn_(void *p)
+{
+    deferred += (int)(long)p;
+}
+
+static void noop_io(struct loop *loop, struct io *io, uint32_t ev)
+{
+}
+
+static void test_defer_and_closed_fd(void)
+{
+    struct loop *l = loop_new(0);
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    struct io io;
+    io_init(&io, p[0], noop_io, NULL);
+    CHECK_EQ(io_set(l, &io, LOOP_READ), 0);
+    close(p[0]); /* closed before unregistering */
+    CHECK_EQ(io_set(l, &io, 0), 0);
+    CHECK_EQ(io.events, 0);
+    deferred = 0;
+    loop_defer(l, defer_fn_, (void *)7L);
+    CHECK_EQ(deferred, 0);
+    /* Nothing left to wait for: loop_run returns after running the defer. */
+    CHECK_EQ(loop_run(l), 0);
+    CHECK_EQ(deferred, 7);
+    close(p[1]);
+    loop_free(l);
+}
+
+int main(void)
+{
+    T_RUN(test_order_and_not_early);
+    T_RUN(test_rearm_zero_waits_next_iteration);
+    T_RUN(test_stop_within_batch_cancels);
+    T_RUN(test_defer_and_closed_fd);
+    T_DONE();
+}
