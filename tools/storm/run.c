@@ -1,0 +1,262 @@
+/* run: one storm worker (see run.h). */
+#include "run.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "attack.h"
+#include "vl.h"
+
+uint64_t run_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+uint32_t run_tick_index(const struct run *r, uint64_t now_us)
+{
+    uint64_t t = now_us > r->t0_us ? (now_us - r->t0_us) / 1000000u : 0;
+    return t < RES_TIMELINE_MAX ? (uint32_t)t : RES_TIMELINE_MAX - 1;
+}
+
+int run_connect(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (c->src_count) {
+        /* Past ~28k ephemeral ports per address pair: spread over many
+         * 127.x source addresses; the port is chosen at connect() time so
+         * the whole 4-tuple, not the source port alone, must be unique. */
+        int one = 1;
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(c->src_first + r->src_rr++ % c->src_count);
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    if (connect(fd, (const struct sockaddr *)&c->target.addr, sizeof(c->target.addr)) < 0 &&
+        errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void launch_due(struct loop *loop, struct timer *t)
+{
+    struct run *r = t->data;
+    uint64_t now = loop_now_us(loop);
+    unsigned batch = 0;
+    while (r->next_launch < r->nvl && batch < RUN_LAUNCH_BATCH_MAX) {
+        struct vl *v = &r->vls[r->next_launch];
+        if (v->intended_us > now) break;
+        vl_launch(r, v, v->intended_us);
+        r->next_launch++;
+        batch++;
+        if ((batch & 255) == 0) {
+            loop_update_time(loop); /* a long burst: keep "now" honest */
+            now = loop_now_us(loop);
+        }
+    }
+    if (r->next_launch >= r->nvl || r->ended) return;
+    uint64_t next = r->vls[r->next_launch].intended_us;
+    uint64_t after_ms = next > now ? (next - now + 999) / 1000 : 0;
+    timer_start(loop, t, after_ms);
+}
+
+static void sweep(struct loop *loop, struct timer *t)
+{
+    struct run *r = t->data;
+    uint64_t now = loop_now_us(loop);
+    for (uint32_t i = 0; i < r->next_launch; i++) vl_sweep(&r->vls[i], now);
+    if (r->atk) attack_sweep(r->atk, now);
+    timer_start(loop, t, RUN_SWEEP_MS);
+}
+
+/* Once a second: timeline, live line, status snapshot, own CPU. */
+static void tick(struct loop *loop, struct timer *t)
+{
+    struct run *r = t->data;
+    uint64_t now = loop_now_us(loop);
+    struct storm_result *res = r->res;
+    /* Counted, not derived from the clock: millisecond timers may fire a
+     * hair early and one second must never be reported twice. */
+    uint32_t i = ++r->tick_no < RES_TIMELINE_MAX ? r->tick_no : RES_TIMELINE_MAX - 1;
+    uint32_t prev = i - 1;
+    res->tl[prev].listeners = r->playing;
+    if (i > res->ticks) res->ticks = i;
+    uint64_t cpu = run_cpu_us();
+    uint64_t used = cpu - r->cpu_tick_us;
+    r->cpu_tick_us = cpu;
+    bool bound = used > 900000; /* the tool burnt > 90 % of a core: it is the bottleneck */
+    if (bound) r->tool_bound_ticks++;
+    uint64_t p50 = hist_quantile(&res->ttfa, 500000), p99 = hist_quantile(&res->ttfa, 990000);
+    if (r->cfg->live)
+        fprintf(stderr,
+                "storm t=%us listeners=%u joins/s=%u ttfa p50=%.0fms p99=%.0fms stalls=%llu "
+                "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu%s\n",
+                i, r->playing, res->tl[prev].joins, p50 / 1000.0, p99 / 1000.0,
+                (unsigned long long)res->stalls, (unsigned long long)res->err_crc,
+                (unsigned long long)res->err_seq, (unsigned long long)res->err_granule,
+                (unsigned long long)res->err_capture, (unsigned long long)res->failed,
+                bound ? " [tool cpu-bound]" : "");
+    if (r->cfg->status_fd >= 0) {
+        char line[256];
+        int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d\n", i,
+                         r->playing, res->tl[prev].joins, (unsigned long long)res->joined,
+                         (unsigned long long)res->failed, (unsigned long long)res->stalls,
+                         (unsigned long long)res_integrity(res), (unsigned long long)p50,
+                         (unsigned long long)p99, bound ? 1 : 0);
+        if (n > 0 && write(r->cfg->status_fd, line, (size_t)n) < 0) {
+            /* parent gone: keep running, the result file still matters */
+        }
+    }
+    uint64_t next_tick_us = r->t0_us + (uint64_t)(i + 1) * 1000000u;
+    timer_start(loop, t, next_tick_us > now ? (next_tick_us - now + 999) / 1000 : 1);
+}
+
+static void reconnect_storm(struct loop *loop, struct timer *t)
+{
+    struct run *r = t->data;
+    uint64_t now = loop_now_us(loop);
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < r->next_launch; i++) {
+        struct vl *v = &r->vls[i];
+        if (v->state == VL_DONE || v->state == VL_WAIT) continue;
+        vl_finish(v, now, "reconnect");
+        dropped++;
+    }
+    /* Everyone rejoins at once: the intended arrival is the drop itself. */
+    for (uint32_t i = 0; i < r->next_launch; i++) {
+        struct vl *v = &r->vls[i];
+        if (v->state != VL_DONE || !(v->flags & VL_F_JOINED) || (v->flags & VL_F_REJOIN)) continue;
+        v->flags |= VL_F_REJOIN;
+        vl_launch(r, v, now);
+    }
+    res_map_add(&r->res->attack, "reconnect_storm.dropped", dropped);
+}
+
+static void end_run(struct loop *loop, struct timer *t)
+{
+    struct run *r = t->data;
+    uint64_t now = loop_now_us(loop);
+    r->ended = true;
+    if (now - r->t0_us > (uint64_t)r->tick_no * 1000000u + 500000u) tick(loop, &r->tick_timer);
+    for (uint32_t i = 0; i < r->nvl; i++) {
+        struct vl *v = &r->vls[i];
+        if (v->state == VL_WAIT) continue;
+        if (v->state == VL_DONE) continue;
+        if (v->first_audio_us) {
+            vl_finish(v, now, "completed");
+            continue;
+        }
+        /* Still waiting when the run ends: a failed join, by phase. */
+        const char *why = v->state == VL_CONNECTING ? "connect_pending_at_end"
+                          : v->state == VL_HEADERS  ? "no_response_at_end"
+                                                    : "no_audio_at_end";
+        if (v->flags & VL_F_REJOIN) {
+            char k[RES_KEY_BYTES];
+            snprintf(k, sizeof(k), "reconnect_storm.failed_%s", why);
+            res_map_add(&r->res->attack, k, 1);
+        } else {
+            r->res->failed++;
+            res_map_add(&r->res->by_reason, why, 1);
+        }
+        vl_finish(v, now, "failed");
+    }
+    /* Never launched (the run ended before their time): not counted as joins. */
+    uint32_t unlaunched = r->nvl - r->next_launch;
+    if (unlaunched) res_map_add(&r->res->ended, "not_launched", unlaunched);
+    if (r->atk) attack_stop(r->atk, now);
+    timer_stop(loop, &r->launch_timer);
+    timer_stop(loop, &r->sweep_timer);
+    timer_stop(loop, &r->tick_timer);
+    timer_stop(loop, &r->storm_timer);
+    loop_stop(loop);
+}
+
+static void build_request(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    unsigned port = ntohs(c->target.addr.sin_port);
+    int n = snprintf(r->request, sizeof(r->request),
+                     "GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: podium-storm/1\r\n"
+                     "Accept: */*\r\nIcy-MetaData: 0\r\n\r\n",
+                     c->mount, c->target.host, port);
+    r->request_len = n > 0 && (size_t)n < sizeof(r->request) ? (size_t)n : 0;
+}
+
+int run_worker(const struct run_cfg *cfg, struct storm_result *res)
+{
+    struct run r;
+    int rc = -ENOMEM;
+    memset(&r, 0, sizeof(r));
+    r.cfg = cfg;
+    r.res = res;
+    res->procs = 1;
+    res->duration_ms = cfg->duration_us / 1000;
+    uint32_t shards = cfg->shards ? cfg->shards : 1;
+    r.nvl = cfg->listeners / shards + (cfg->shard < cfg->listeners % shards ? 1 : 0);
+    res->listeners_target = r.nvl;
+    r.loop = loop_new(1024);
+    if (!r.loop) return -errno;
+    r.rbuf = malloc(RUN_READ_BYTES);
+    r.vls = calloc(r.nvl ? r.nvl : 1, sizeof(*r.vls));
+    if (!r.rbuf || !r.vls) goto out_free;
+    build_request(&r);
+    r.t0_us = cfg->t0_us ? cfg->t0_us : clock_mono_us();
+    r.end_us = r.t0_us + cfg->duration_us;
+    for (uint32_t j = 0; j < r.nvl; j++) {
+        uint64_t gi = (uint64_t)j * shards + cfg->shard; /* global index: shards interleave */
+        r.vls[j].run = &r;
+        r.vls[j].io.fd = -1;
+        r.vls[j].intended_us = r.t0_us + sopt_arrival_at_us(&cfg->arrival, gi, cfg->listeners);
+    }
+    if (sopt_attack_any(&cfg->attack)) {
+        r.atk = attack_new(&r);
+        if (!r.atk) goto out_free;
+    }
+    /* Wait for the common start (the parent forked everyone before it). */
+    while (clock_mono_us() < r.t0_us) {
+        uint64_t d = r.t0_us - clock_mono_us();
+        usleep(d > 100000 ? 100000 : (useconds_t)d);
+    }
+    loop_update_time(r.loop);
+    r.cpu_start_us = r.cpu_tick_us = run_cpu_us();
+    timer_init(&r.launch_timer, launch_due, &r);
+    timer_init(&r.sweep_timer, sweep, &r);
+    timer_init(&r.tick_timer, tick, &r);
+    timer_init(&r.end_timer, end_run, &r);
+    timer_init(&r.storm_timer, reconnect_storm, &r);
+    timer_start(r.loop, &r.launch_timer, 0);
+    timer_start(r.loop, &r.sweep_timer, RUN_SWEEP_MS);
+    timer_start(r.loop, &r.tick_timer, 1000);
+    timer_start(r.loop, &r.end_timer, cfg->duration_us / 1000);
+    if (cfg->attack.reconnect_at_us != UINT64_MAX && cfg->attack.reconnect_at_us < cfg->duration_us)
+        timer_start(r.loop, &r.storm_timer, cfg->attack.reconnect_at_us / 1000);
+    if (r.atk) attack_start(r.atk);
+    rc = loop_run(r.loop);
+    res->cpu_us = run_cpu_us() - r.cpu_start_us;
+    res->tool_bound_s += r.tool_bound_ticks;
+out_free:
+    if (r.atk) attack_free(r.atk);
+    free(r.vls);
+    free(r.rbuf);
+    loop_free(r.loop);
+    return rc;
+}

@@ -1,0 +1,73 @@
+/* run: one storm worker — one event loop driving a shard of the virtual
+ * listeners plus its share of the attack, from a common start time, into one
+ * storm_result. Several workers (processes) merge their results exactly.
+ */
+#ifndef PODIUM_RUN_H
+#define PODIUM_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "result.h"
+#include "sopt.h"
+
+#define RUN_READ_BYTES 65536        /* one read() per readiness event, into a shared buffer */
+#define RUN_LAUNCH_BATCH_MAX 4096   /* connects issued per loop iteration (then let reads run) */
+#define RUN_HEADER_BYTES_MAX 16384  /* response header section a listener accepts */
+#define RUN_SWEEP_MS 250            /* stall checks and attack trickles */
+
+struct run_cfg {
+    struct target target;
+    char mount[160];
+    uint32_t listeners; /* all shards together */
+    uint32_t shard, shards; /* this worker takes indices i with i % shards == shard */
+    struct arrival arrival;
+    uint64_t duration_us;
+    uint64_t t0_us;   /* common start on CLOCK_MONOTONIC; 0 = now */
+    struct attack_spec attack;
+    uint32_t src_first, src_count; /* source addresses, host order; count 0 = kernel's choice */
+    bool live;        /* one line per second on stderr */
+    int status_fd;    /* worker → parent snapshot lines, -1 when none */
+};
+
+struct vl;
+struct attack;
+
+struct run {
+    const struct run_cfg *cfg;
+    struct loop *loop;
+    struct storm_result *res;
+    struct vl *vls;
+    uint32_t nvl;       /* this shard's listeners */
+    uint32_t next_launch;
+    uint32_t playing;   /* listeners with audio right now */
+    uint32_t open_fds;
+    uint64_t t0_us, end_us;
+    uint32_t src_rr;
+    char request[512];  /* the listener's GET, the same bytes for everyone */
+    size_t request_len;
+    struct timer launch_timer, sweep_timer, tick_timer, end_timer, storm_timer;
+    struct attack *atk;
+    uint64_t cpu_start_us, cpu_tick_us;
+    uint32_t tool_bound_ticks;
+    uint32_t tick_no;   /* seconds reported so far */
+    uint8_t *rbuf;
+    bool ended;
+};
+
+/* run_worker: runs the whole shard to its end and fills <res>. 0, or -errno
+ * when the worker could not start (no loop, no memory). */
+int run_worker(const struct run_cfg *cfg, struct storm_result *res);
+
+/* run_connect: a non-blocking TCP socket bound to the next source address
+ * (if any) with connect() to the target issued. Returns the fd or -errno. */
+int run_connect(struct run *r);
+
+/* Seconds since start, for timeline ticks (clamped to the timeline). */
+uint32_t run_tick_index(const struct run *r, uint64_t now_us);
+
+/* Process CPU (user + system) in µs. */
+uint64_t run_cpu_us(void);
+
+#endif

@@ -1,0 +1,178 @@
+/* split: multi-process storm (see split.h). */
+#include "split.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+uint64_t split_fds_per_proc(uint64_t nofile)
+{
+    return nofile > 2 * SPLIT_FDS_SPARE ? nofile - SPLIT_FDS_SPARE : nofile / 2;
+}
+
+uint32_t split_procs_needed(uint64_t conns, uint64_t nofile)
+{
+    uint64_t per = split_fds_per_proc(nofile);
+    uint64_t n = per ? (conns + per - 1) / per : 1;
+    if (n < 1) n = 1;
+    return n > SPLIT_PROCS_MAX ? SPLIT_PROCS_MAX : (uint32_t)n;
+}
+
+struct child {
+    pid_t pid;
+    int fd; /* status pipe, -1 once closed */
+    char path[96];
+    char line[256];
+    size_t line_len;
+    /* latest snapshot */
+    unsigned tick, playing, joins;
+    unsigned long long joined, failed, stalls, errors, p50, p99;
+    int bound;
+};
+
+static void child_main(const struct run_cfg *base, uint32_t k, uint32_t n, int wfd, const char *path)
+{
+    struct run_cfg cfg = *base;
+    static struct storm_result res; /* large: not on the stack */
+    cfg.shard = k;
+    cfg.shards = n;
+    cfg.live = false;
+    cfg.status_fd = wfd;
+    res_init(&res);
+    int rc = run_worker(&cfg, &res);
+    FILE *f = fopen(path, "w");
+    if (!f) _exit(3);
+    if (res_write_json(&res, f) < 0) rc = -EIO;
+    if (fclose(f) != 0) rc = -EIO;
+    _exit(rc < 0 ? 3 : 0);
+}
+
+static void parse_status(struct child *c)
+{
+    c->line[c->line_len] = 0;
+    sscanf(c->line, "S %u %u %u %llu %llu %llu %llu %llu %llu %d", &c->tick, &c->playing, &c->joins,
+           &c->joined, &c->failed, &c->stalls, &c->errors, &c->p50, &c->p99, &c->bound);
+}
+
+static void print_live(struct child *cs, uint32_t n)
+{
+    unsigned playing = 0, joins = 0, tick = 0;
+    unsigned long long failed = 0, stalls = 0, errors = 0, p50 = 0, p99 = 0;
+    int bound = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        playing += cs[i].playing;
+        joins += cs[i].joins;
+        failed += cs[i].failed;
+        stalls += cs[i].stalls;
+        errors += cs[i].errors;
+        bound += cs[i].bound;
+        if (cs[i].tick > tick) tick = cs[i].tick;
+        if (cs[i].p50 > p50) p50 = cs[i].p50;
+        if (cs[i].p99 > p99) p99 = cs[i].p99;
+    }
+    /* Percentiles across workers are only exact after the final merge; live
+     * we show the worst worker's. */
+    fprintf(stderr,
+            "storm t=%us listeners=%u joins/s=%u ttfa p50<=%.0fms p99<=%.0fms stalls=%llu "
+            "integrity_errors=%llu failed=%llu procs=%u%s\n",
+            tick, playing, joins, p50 / 1000.0, p99 / 1000.0, stalls, errors, failed, n,
+            bound ? " [tool cpu-bound]" : "");
+}
+
+int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
+{
+    struct child cs[SPLIT_PROCS_MAX];
+    int rc = 0;
+    if (n < 1 || n > SPLIT_PROCS_MAX) return -EINVAL;
+    memset(cs, 0, sizeof(cs));
+    fflush(NULL);
+    for (uint32_t k = 0; k < n; k++) {
+        int p[2];
+        snprintf(cs[k].path, sizeof(cs[k].path), "/tmp/podium-storm-%d-%u.json", (int)getpid(), k);
+        if (pipe(p) < 0) return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(p[0]);
+            close(p[1]);
+            return -errno;
+        }
+        if (pid == 0) {
+            close(p[0]);
+            for (uint32_t j = 0; j < k; j++) close(cs[j].fd);
+            child_main(cfg, k, n, p[1], cs[k].path);
+        }
+        close(p[1]);
+        cs[k].pid = pid;
+        cs[k].fd = p[0];
+    }
+    /* Relay status until every worker closed its pipe; bounded by the run's
+     * duration plus a grace period, after which workers are killed. */
+    uint64_t deadline = cfg->t0_us + cfg->duration_us + 30000000u;
+    uint32_t open = n;
+    unsigned printed = 0;
+    while (open) {
+        struct pollfd pf[SPLIT_PROCS_MAX];
+        for (uint32_t k = 0; k < n; k++) pf[k] = (struct pollfd){.fd = cs[k].fd, .events = POLLIN};
+        if (clock_mono_us() > deadline) {
+            for (uint32_t k = 0; k < n; k++)
+                if (cs[k].fd >= 0) kill(cs[k].pid, SIGKILL);
+            rc = -ETIMEDOUT;
+            break;
+        }
+        if (poll(pf, n, 1000) < 0 && errno != EINTR) break;
+        for (uint32_t k = 0; k < n; k++) {
+            if (cs[k].fd < 0 || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[1024];
+            ssize_t r = read(cs[k].fd, buf, sizeof(buf));
+            if (r <= 0) {
+                close(cs[k].fd);
+                cs[k].fd = -1;
+                open--;
+                continue;
+            }
+            for (ssize_t i = 0; i < r; i++) {
+                if (buf[i] == '\n') {
+                    parse_status(&cs[k]);
+                    cs[k].line_len = 0;
+                } else if (cs[k].line_len < sizeof(cs[k].line) - 1) {
+                    cs[k].line[cs[k].line_len++] = buf[i];
+                }
+            }
+        }
+        unsigned lo = UINT32_MAX;
+        for (uint32_t k = 0; k < n; k++)
+            if (cs[k].tick < lo) lo = cs[k].tick;
+        if (cfg->live && lo > printed) {
+            printed = lo;
+            print_live(cs, n);
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        int st = 0;
+        if (cs[k].fd >= 0) close(cs[k].fd);
+        waitpid(cs[k].pid, &st, 0);
+        size_t len;
+        char *text = res_slurp(cs[k].path, &len);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !text) {
+            fprintf(stderr, "podium storm: worker %u failed (status %d)\n", k, st);
+            if (!rc) rc = -EIO;
+        } else {
+            static struct storm_result part;
+            char err[160];
+            if (res_read_json(&part, text, len, err, sizeof(err)) < 0) {
+                fprintf(stderr, "podium storm: worker %u result: %s\n", k, err);
+                if (!rc) rc = -EIO;
+            } else {
+                res_merge(res, &part);
+            }
+        }
+        free(text);
+        unlink(cs[k].path);
+    }
+    return rc;
+}
