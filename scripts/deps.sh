@@ -5,7 +5,7 @@ set -euo pipefail
 what=${1:-build}
 
 build=(gcc make cmake ninja-build pkg-config libogg-dev libopus-dev ca-certificates)
-test=(ffmpeg python3 clang libclang-rt-14-dev curl procps)
+test=(ffmpeg python3 clang libclang-rt-14-dev curl procps chromium)
 bench=(icecast2)
 
 want=("${build[@]}")
@@ -15,6 +15,13 @@ case "$what" in
     bench) want+=("${test[@]}" "${bench[@]}") ;;
     *) echo "usage: deps.sh [build|test|bench]" >&2; exit 2 ;;
 esac
+# The browser test (tests/browser) needs node and npm. A node already on the
+# machine (from Debian or elsewhere, e.g. NodeSource, which bundles npm) is
+# used as it is: Debian's nodejs is only wanted when there is no node at all.
+if [ "$what" != build ]; then
+    if ! command -v node >/dev/null; then want+=(nodejs npm)
+    elif ! command -v npm >/dev/null; then want+=(npm); fi
+fi
 
 missing=()
 for p in "${want[@]}"; do
