@@ -110,15 +110,20 @@ static void linger_io(struct loop *loop, struct io *io, uint32_t events)
     conn_close(c);
 }
 
+void conn_end_request(struct conn *c)
+{
+    if (c->role == CONN_REQUEST) conn_list_remove(&c->srv->requests, c);
+    free(c->buf);
+    c->buf = NULL;
+    c->buf_len = c->buf_cap = 0;
+}
+
 /* Half-close and drain: closing with unread input would reset the
  * connection and the peer could lose the answer we just wrote. */
 static void conn_linger(struct conn *c)
 {
     struct server *srv = c->srv;
-    if (c->role == CONN_REQUEST) conn_list_remove(&srv->requests, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->buf_len = c->buf_cap = 0;
+    conn_end_request(c);
     c->role = CONN_LINGER;
     c->since_ms = loop_now_ms(srv->loop);
     conn_list_append(&srv->lingering, c);

@@ -59,6 +59,10 @@ struct conn_list {
 void conn_list_append(struct conn_list *l, struct conn *c);
 void conn_list_remove(struct conn_list *l, struct conn *c);
 
+/* conn_end_request: <c> leaves the request phase: off the request FIFO (if
+ * it was on it), its partial-header buffer freed. The caller sets the role. */
+void conn_end_request(struct conn *c);
+
 /* conn_accept_ready: accepts up to accepts_per_wakeup connections. */
 void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events);
 

@@ -24,10 +24,7 @@ static uint64_t burst_seq(const struct mount *m, const struct conf *conf)
 void fanout_join(struct conn *c, struct mount *m, bool head_only)
 {
     struct server *srv = c->srv;
-    conn_list_remove(&srv->requests, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->buf_len = c->buf_cap = 0;
+    conn_end_request(c);
     c->role = CONN_LISTENER;
     c->mount = m;
     c->head_only = head_only;

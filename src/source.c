@@ -200,10 +200,7 @@ void source_start(struct conn *c, const struct http_request *req, const char *na
         conn_reject(c, 503, REJ_OUT_OF_MEMORY, "out of memory", "Retry-After: 5\r\n");
         return;
     }
-    conn_list_remove(&srv->requests, c);
-    free(c->buf);
-    c->buf = NULL;
-    c->buf_len = c->buf_cap = 0;
+    conn_end_request(c);
     attach(c, m, s);
     s->is_chunked = chunked;
     if (chunked) http_chunked_init(&s->chunked, srv->conf.chunk_bytes_max);
