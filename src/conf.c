@@ -29,6 +29,9 @@ static const struct conf_key keys[] = {
      "password for user 'source' (empty: a random one is made and printed)"},
     {"demo", CONF_BOOL, offsetof(struct conf, demo), "on", 0, 0,
      "run the built-in test-signal source on /live/demo.opus"},
+    K(workers, CONF_U32, "auto", 0, 256,
+      "fan-out worker processes (0: one process; auto: one per CPU, more when the open-file "
+      "limit needs it for listeners_max)"),
     K(backlog, CONF_U32, "4096", 16, 1u << 20,
       "listen queue: a join burst waits here, not in SYN retries (capped by somaxconn)"),
     K(accepts_per_wakeup, CONF_U32, "256", 1, 65536,
@@ -111,6 +114,10 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err, size
     }
     case CONF_U32: {
         char *end;
+        if (!strcmp(value, "auto") && !strcmp(k->def, "auto")) {
+            *(uint32_t *)p = CONF_AUTO;
+            return 0;
+        }
         errno = 0;
         unsigned long long v = strtoull(value, &end, 10);
         if (errno || end == value || *end || value[0] == '-')

@@ -13,12 +13,16 @@
 #include <stdio.h>
 
 #define CONF_STR_MAX 256
+#define CONF_AUTO UINT32_MAX /* "auto" for the settings whose default it is */
 
 struct conf {
     char listen[CONF_STR_MAX];
     char data_dir[CONF_STR_MAX];
     char source_password[CONF_STR_MAX];
     bool demo;
+
+    /* processes */
+    uint32_t workers;
 
     /* connections and the accept path */
     uint32_t backlog;

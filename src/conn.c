@@ -174,6 +174,60 @@ static void request_fail(struct conn *c, int r)
     }
 }
 
+/* request_input: <base>[0..have) is everything <c> sent so far. Routes a
+ * complete request or answers a bad one (false), or asks for more (true). */
+static bool request_input(struct conn *c, char *base, uint32_t have)
+{
+    struct server *srv = c->srv;
+    uint32_t cap = srv->conf.header_bytes_max + 1;
+    struct http_request req;
+    size_t plen = have < cap ? have : cap;
+    int r = http_parse_request(base, plen, &srv->http_limits, &req);
+    if (r > 0) {
+        /* Routing ends the request phase, which frees c->buf, while the
+         * route still reads the request and the bytes past it: when they
+         * live in c->buf, it is freed only after the route returns. */
+        char *owned = NULL;
+        if (base == c->buf) {
+            owned = c->buf;
+            c->buf = NULL;
+            c->buf_len = c->buf_cap = 0;
+        }
+        server_route(c, &req, base, have, (size_t)r);
+        free(owned);
+        return false;
+    }
+    if (r != HTTP_NEED_MORE) {
+        request_fail(c, r);
+        return false;
+    }
+    if (have >= cap) {
+        request_fail(c, HTTP_HEADERS_TOO_LARGE);
+        return false;
+    }
+    return true;
+}
+
+/* keep_partial: copies a partial header into a buffer of <c>'s own, sized in
+ * REQUEST_BUF_STEP steps. false when out of memory (<c> is closed). */
+static bool keep_partial(struct conn *c, const char *base, uint32_t have)
+{
+    uint32_t cap = c->srv->conf.header_bytes_max + 1;
+    if (!c->buf) {
+        uint32_t want = (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
+        if (want > cap) want = cap;
+        c->buf = malloc(want);
+        if (!c->buf) {
+            conn_close(c);
+            return false;
+        }
+        memcpy(c->buf, base, have);
+        c->buf_cap = want;
+    }
+    c->buf_len = have;
+    return true;
+}
+
 /* Reads into the loop's scratch buffer when the connection has no partial
  * header (the common case: the whole request arrives in one segment), so a
  * connection costs no buffer unless its request is split. */
@@ -215,38 +269,46 @@ static void request_io(struct loop *loop, struct io *io, uint32_t events)
             return;
         }
         have += (uint32_t)n;
-
-        struct http_request req;
-        size_t plen = have < cap ? have : cap;
-        int r = http_parse_request(base, plen, &srv->http_limits, &req);
-        if (r > 0) {
-            /* Routing may turn <c> into a source that consumes the bytes
-             * past the header; they stay valid in <base> until it returns. */
-            server_route(c, &req, base + r, have - (uint32_t)r);
-            return;
-        }
-        if (r != HTTP_NEED_MORE) {
-            request_fail(c, r);
-            return;
-        }
-        if (have >= cap) {
-            request_fail(c, HTTP_HEADERS_TOO_LARGE);
-            return;
-        }
-        if (!c->buf) {
-            uint32_t want = (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
-            if (want > cap) want = cap;
-            c->buf = malloc(want);
-            if (!c->buf) {
-                conn_close(c);
-                return;
-            }
-            memcpy(c->buf, base, have);
-            c->buf_cap = want;
-        }
-        c->buf_len = have;
+        if (!request_input(c, base, have) || !keep_partial(c, base, have)) return;
         if ((uint32_t)n < room) return; /* drained the socket */
     }
+}
+
+/* Registers a new connection <fd> in the request phase. NULL when out of
+ * memory or epoll refuses (the fd is closed). */
+static struct conn *conn_new(struct server *srv, int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->srv = srv;
+    c->role = CONN_REQUEST;
+    c->since_ms = loop_now_ms(srv->loop);
+    io_init(&c->io, fd, request_io, c);
+    srv->m.connections++;
+    conn_list_append(&srv->requests, c);
+    /* One registration for the connection's whole life: edge-triggered
+     * read, write and hang-up. Later phases only swap the callback. */
+    if (io_set(srv->loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_RDHUP | LOOP_EDGE) < 0) {
+        conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+void conn_adopt(struct server *srv, int fd, const char *raw, size_t raw_len)
+{
+    uint32_t cap = srv->conf.header_bytes_max + 1;
+    if (raw_len > srv->scratch_len) raw_len = srv->scratch_len; /* a worker never sends more */
+    struct conn *c = conn_new(srv, fd);
+    if (!c) return;
+    /* The bytes are parsed from the scratch buffer, as if just read. */
+    memcpy(srv->scratch, raw, raw_len);
+    if (raw_len && request_input(c, srv->scratch, (uint32_t)raw_len) &&
+        keep_partial(c, srv->scratch, (uint32_t)(raw_len < cap ? raw_len : cap)))
+        request_io(srv->loop, &c->io, LOOP_READ);
 }
 
 static void pause_accept(struct server *srv)
@@ -276,24 +338,11 @@ void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events)
             }
             return; /* EAGAIN: drained */
         }
-        struct conn *c = calloc(1, sizeof(*c));
+        srv->m.accepts++;
+        struct conn *c = conn_new(srv, fd);
         if (!c) {
-            close(fd);
             pause_accept(srv);
             return;
-        }
-        c->srv = srv;
-        c->role = CONN_REQUEST;
-        c->since_ms = loop_now_ms(loop);
-        io_init(&c->io, fd, request_io, c);
-        srv->m.accepts++;
-        srv->m.connections++;
-        conn_list_append(&srv->requests, c);
-        /* One registration for the connection's whole life: edge-triggered
-         * read, write and hang-up. Later phases only swap the callback. */
-        if (io_set(loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_RDHUP | LOOP_EDGE) < 0) {
-            conn_close(c);
-            continue;
         }
         /* With TCP_DEFER_ACCEPT the request is usually here already. */
         request_io(loop, &c->io, LOOP_READ);

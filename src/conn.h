@@ -66,6 +66,10 @@ void conn_end_request(struct conn *c);
 /* conn_accept_ready: accepts up to accepts_per_wakeup connections. */
 void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events);
 
+/* conn_adopt: a connection handed over by a worker: <fd> and the bytes
+ * <raw> it has sent so far, processed as if this process had read them. */
+void conn_adopt(struct server *srv, int fd, const char *raw, size_t raw_len);
+
 /* conn_close: unregisters, closes the fd and releases what the connection
  * holds; the memory goes after this loop iteration. Idempotent. */
 void conn_close(struct conn *c);

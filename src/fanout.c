@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "server.h"
 
@@ -21,7 +22,34 @@ static uint64_t burst_seq(const struct mount *m, const struct conf *conf)
     return ring_seq_back(&m->ring, (uint64_t)conf->burst_ms * 48);
 }
 
-void fanout_join(struct conn *c, struct mount *m, bool head_only)
+int64_t fanout_from_param(const char *query, size_t query_len)
+{
+    const char *v;
+    size_t vl;
+    if (!http_query_param(query, query_len, "from", &v, &vl)) return -1;
+    if (vl == 0 || vl > 15) return -2;
+    int64_t n = 0;
+    for (size_t i = 0; i < vl; i++) {
+        if (v[i] < '0' || v[i] > '9') return -2;
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+/* Where a listener starts: the burst point, or for a resuming listener
+ * (?from=N, after its connection or its edge failed) page N itself when it
+ * is still in the window; before the window it gets the oldest page held
+ * (its player sees the gap in the sequence numbers), after the head it waits
+ * for the next page. */
+static uint64_t start_seq(const struct mount *m, const struct conf *conf, int64_t from)
+{
+    if (from < 0) return burst_seq(m, conf);
+    if ((uint64_t)from < m->ring.tail) return m->ring.tail;
+    if ((uint64_t)from > m->ring.head) return m->ring.head;
+    return (uint64_t)from;
+}
+
+void fanout_join(struct conn *c, struct mount *m, bool head_only, int64_t from_seq)
 {
     struct server *srv = c->srv;
     conn_end_request(c);
@@ -30,7 +58,7 @@ void fanout_join(struct conn *c, struct mount *m, bool head_only)
     c->head_only = head_only;
     c->hold = chunk_ref(m->prelude);
     c->off = 0;
-    c->seq = burst_seq(m, &srv->conf);
+    c->seq = start_seq(m, &srv->conf, from_seq);
     c->since_ms = loop_now_ms(srv->loop);
     c->io.cb = fanout_io;
 

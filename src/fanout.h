@@ -18,7 +18,11 @@
 
 /* fanout_join: turns a routed request into a listener of <m> (cap checks
  * done by the caller) and sends the prelude and the burst at once. */
-void fanout_join(struct conn *c, struct mount *m, bool head_only);
+void fanout_join(struct conn *c, struct mount *m, bool head_only, int64_t from_seq);
+
+/* fanout_from_param: the `from` query parameter (the page sequence number a
+ * resuming listener wants next): -1 when absent, -2 when malformed. */
+int64_t fanout_from_param(const char *query, size_t query_len);
 
 /* fanout_flush: writes what <c> is missing, as far as the socket takes. */
 void fanout_flush(struct conn *c);

@@ -5,6 +5,12 @@
 #include <stdio.h>
 
 enum log_level log_threshold = LOG_INFO;
+static char tag_buf[40];
+
+void log_set_tag(const char *tag)
+{
+    snprintf(tag_buf, sizeof(tag_buf), "[%s]", tag);
+}
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -16,5 +22,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     /* One write per line so lines from threads do not interleave. */
-    fprintf(stderr, "podium: %s: %s\n", names[level], line);
+    fprintf(stderr, "podium%s: %s: %s\n", tag_buf, names[level], line);
 }

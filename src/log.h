@@ -6,6 +6,10 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 extern enum log_level log_threshold;
 
+/* log_set_tag: names this process in every line ("podium[worker 1]: ...").
+ * <tag> must outlive the process's logging (a static buffer). */
+void log_set_tag(const char *tag);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

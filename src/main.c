@@ -131,6 +131,28 @@ static int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+/* `podium worker N`: started by `podium serve` only, with its listening
+ * socket as descriptor 3 and its relay link to the origin as 4. */
+static int cmd_worker(int argc, char **argv)
+{
+    struct server srv;
+    if (argc != 2) {
+        fprintf(stderr, "podium worker: started by `podium serve`, not by hand\n");
+        return 2;
+    }
+    uint32_t index = (uint32_t)strtoul(argv[1], NULL, 10);
+    char tag[32];
+    snprintf(tag, sizeof(tag), "worker %u", index);
+    log_set_tag(tag); /* copied */
+    if (server_init_worker(&srv, index, 3, 4) < 0) {
+        server_destroy(&srv);
+        return 1;
+    }
+    int rc = server_run(&srv);
+    server_destroy(&srv);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stderr, NULL, _IOLBF, 0);
@@ -149,6 +171,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "storm")) return storm_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "worker")) return cmd_worker(argc - 1, argv + 1);
     fprintf(stderr, "podium: unknown command '%s' (see podium --help)\n", cmd);
     return 2;
 }

@@ -9,6 +9,7 @@
 #include "mount.h"
 #include "ring.h"
 #include "server.h"
+#include "workers.h"
 
 static const char *const reason_names[REJ__COUNT] = {
     [REJ_BAD_REQUEST] = "bad_request",
@@ -24,6 +25,7 @@ static const char *const reason_names[REJ__COUNT] = {
     [REJ_HEADER_TIMEOUT] = "header_timeout",
     [REJ_CONNECTION_CAP] = "connection_cap",
     [REJ_OUT_OF_MEMORY] = "out_of_memory",
+    [REJ_HANDOFF] = "handoff_busy",
 };
 
 const char *reject_reason_name(enum reject_reason r)
@@ -77,21 +79,29 @@ static void one(struct buf *b, const char *name, const char *type, const char *h
 
 int metrics_render(const struct server *srv, char **out, size_t *len)
 {
-    const struct metrics *m = &srv->m;
+    struct metrics total;
+    const struct metrics *m = &total;
     struct buf b = {malloc(4096), 0, 4096, 0};
     if (!b.p) return -ENOMEM;
+    workers_totals(srv, &total);
+    uint64_t ml[srv->mounts_len + 1], mj[srv->mounts_len + 1];
+    for (uint32_t i = 0; i < srv->mounts_len; i++) {
+        workers_mount_counts(srv, srv->mounts[i]->id, &ml[i], &mj[i]);
+        ml[i] += srv->mounts[i]->listeners.len;
+        mj[i] += srv->mounts[i]->joins;
+    }
 
     one(&b, "podium_listeners", "gauge", "Listeners connected now.", m->listeners);
     family(&b, "podium_mount_listeners", "gauge", "Listeners connected now, by mount.");
     for (uint32_t i = 0; i < srv->mounts_len; i++)
-        put(&b, "podium_mount_listeners{mount=\"/live/%s.opus\"} %u\n", srv->mounts[i]->name,
-            srv->mounts[i]->listeners.len);
+        put(&b, "podium_mount_listeners{mount=\"/live/%s.opus\"} %llu\n", srv->mounts[i]->name,
+            (unsigned long long)ml[i]);
     one(&b, "podium_listener_joins_total", "counter",
         "Listeners that were answered 200 and started receiving.", m->listener_joins);
     family(&b, "podium_mount_listener_joins_total", "counter", "Listener joins, by mount.");
     for (uint32_t i = 0; i < srv->mounts_len; i++)
         put(&b, "podium_mount_listener_joins_total{mount=\"/live/%s.opus\"} %llu\n",
-            srv->mounts[i]->name, (unsigned long long)srv->mounts[i]->joins);
+            srv->mounts[i]->name, (unsigned long long)mj[i]);
     one(&b, "podium_listener_leaves_total", "counter",
         "Listeners that disconnected or failed a write.", m->listener_leaves);
     one(&b, "podium_listener_junk_closes_total", "counter",
@@ -121,6 +131,12 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
     one(&b, "podium_accept_pauses_total", "counter",
         "Times accepting stopped for lack of file descriptors or the connection cap.",
         m->accept_pauses);
+    one(&b, "podium_workers", "gauge", "Fan-out worker processes running.",
+        workers_running(srv));
+    one(&b, "podium_worker_restarts_total", "counter",
+        "Worker processes started again after they exited.", workers_restarts(srv));
+    one(&b, "podium_handoffs_total", "counter",
+        "Connections a worker handed to the origin (sources, /metrics, API).", m->handoffs);
     one(&b, "podium_ring_bytes", "gauge", "Bytes held in published chunks.", chunk_live_bytes);
     one(&b, "podium_uptime_seconds", "gauge", "Seconds since start.",
         (loop_now_ms(srv->loop) - srv->started_ms) / 1000);

@@ -21,11 +21,13 @@ enum reject_reason {
     REJ_HEADER_TIMEOUT,
     REJ_CONNECTION_CAP,
     REJ_OUT_OF_MEMORY,
+    REJ_HANDOFF,
     REJ__COUNT
 };
 
 const char *reject_reason_name(enum reject_reason r);
 
+/* Every field is a uint64_t: workers' reports are summed field by field. */
 struct metrics {
     uint64_t accepts;          /* TCP connections accepted */
     uint64_t accept_pauses;    /* accept stopped for lack of fds or the connection cap */
@@ -45,6 +47,7 @@ struct metrics {
     uint64_t pages;            /* Ogg pages published */
     uint64_t grace_closes;     /* listeners closed when a mount's grace period ran out */
     uint64_t junk_from_listeners; /* listeners closed for sending data */
+    uint64_t handoffs;         /* worker: connections handed to the origin */
     uint64_t rejects[REJ__COUNT];
 };
 

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "server.h"
 #include "source.h"
+#include "workers.h"
 
 bool mount_name_valid(const char *name, size_t len)
 {
@@ -76,6 +77,7 @@ struct mount *mount_get(struct server *srv, const char *name)
     }
     snprintf(m->name, sizeof(m->name), "%s", name);
     m->srv = srv;
+    m->id = ++srv->next_mount_id;
     m->serial = random_u32();
     /* Sequence numbers 0 and 1 are the header pages. */
     ring_reset_seq(&m->ring, 2);
@@ -99,9 +101,22 @@ static const char listener_http[] = "HTTP/1.1 200 OK\r\n"
                                     "Connection: close\r\n"
                                     "\r\n";
 
+int mount_set_prelude(struct mount *m, const uint8_t *pages, uint32_t len)
+{
+    size_t http = sizeof(listener_http) - 1;
+    struct chunk *c = chunk_new((uint32_t)(http + len));
+    if (!c) return -ENOMEM;
+    memcpy(c->data, listener_http, http);
+    memcpy(c->data + http, pages, len);
+    if (m->prelude) chunk_unref(m->prelude);
+    m->prelude = c;
+    m->prelude_http_len = (uint32_t)http;
+    return 0;
+}
+
 int mount_set_head(struct mount *m, const struct opus_head *h)
 {
-    uint8_t head[19], tags[256];
+    uint8_t head[19], tags[256], pages[512];
     if (m->prelude) return 0;
     char title[96];
     snprintf(title, sizeof(title), "TITLE=%s", m->name);
@@ -111,17 +126,32 @@ int mount_set_head(struct mount *m, const struct opus_head *h)
     const uint8_t *hp[] = {head}, *tp[] = {tags};
     uint32_t hlen[] = {(uint32_t)hl}, tlen[] = {(uint32_t)tl};
     size_t s1 = ogg_page_size(hlen, 1), s2 = ogg_page_size(tlen, 1);
-    size_t http = sizeof(listener_http) - 1;
-    struct chunk *c = chunk_new((uint32_t)(http + s1 + s2));
-    if (!c) return -ENOMEM;
-    memcpy(c->data, listener_http, http);
-    ogg_page_write(c->data + http, OGG_FLAG_BOS, 0, m->serial, 0, hp, hlen, 1);
-    ogg_page_write(c->data + http + s1, 0, 0, m->serial, 1, tp, tlen, 1);
-    m->prelude = c;
-    m->prelude_http_len = (uint32_t)http;
+    if (s1 + s2 > sizeof(pages)) return -EINVAL;
+    ogg_page_write(pages, OGG_FLAG_BOS, 0, m->serial, 0, hp, hlen, 1);
+    ogg_page_write(pages + s1, 0, 0, m->serial, 1, tp, tlen, 1);
+    int e = mount_set_prelude(m, pages, (uint32_t)(s1 + s2));
+    if (e < 0) return e;
     m->channels = h->channels;
     m->preskip = h->preskip;
     m->granule = h->preskip;
+    workers_mount_open(m->srv, m);
+    return 0;
+}
+
+int mount_relay_page(struct mount *m, uint64_t seq, uint64_t granule, uint64_t born_us,
+                     const uint8_t *page, uint32_t len)
+{
+    struct chunk *c = chunk_new(len);
+    if (!c) return -ENOMEM;
+    memcpy(c->data, page, len);
+    c->granule = granule;
+    c->born_us = born_us;
+    /* A gap (this node joined late or lost its link) restarts the window:
+     * cursors before it skip ahead as slow listeners would. */
+    if (seq != m->ring.head) ring_restart(&m->ring, seq);
+    ring_push(&m->ring, c);
+    m->pages++;
+    m->dirty = true;
     return 0;
 }
 
@@ -149,6 +179,7 @@ static void publish(struct mount *m)
         m->pages++;
         srv->m.pages++;
         m->dirty = true;
+        workers_page(srv, m, c);
     }
     m->pend_n = m->pend_bytes = m->pend_samples = 0;
 }
@@ -191,17 +222,28 @@ void mount_housekeeping(struct server *srv, uint64_t now_ms)
 {
     for (uint32_t i = 0; i < srv->mounts_len;) {
         struct mount *m = srv->mounts[i];
-        if (m->source || now_ms - m->orphan_since_ms < srv->conf.mount_grace_ms) {
+        if (m->source || m->relayed || now_ms - m->orphan_since_ms < srv->conf.mount_grace_ms) {
             i++;
             continue;
         }
         if (m->listeners.len) log_info("mount %s: no source for %ums, closing %u listeners",
                                        m->name, srv->conf.mount_grace_ms, m->listeners.len);
-        while (m->listeners.head) {
-            srv->m.grace_closes++;
-            conn_close(m->listeners.head);
-        }
-        srv->mounts[i] = srv->mounts[--srv->mounts_len];
-        mount_free(m);
+        workers_mount_close(srv, m);
+        mount_close(m); /* moves the last mount into slot i */
     }
+}
+
+void mount_close(struct mount *m)
+{
+    struct server *srv = m->srv;
+    while (m->listeners.head) {
+        srv->m.grace_closes++;
+        conn_close(m->listeners.head);
+    }
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        if (srv->mounts[i] == m) {
+            srv->mounts[i] = srv->mounts[--srv->mounts_len];
+            break;
+        }
+    mount_free(m);
 }

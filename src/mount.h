@@ -25,6 +25,8 @@
 
 struct mount {
     char name[MOUNT_NAME_BYTES_MAX + 1]; /* NAME of /live/NAME.opus */
+    uint32_t id;  /* the origin's number for it, carried by relay frames */
+    bool relayed; /* pages come from the origin over the relay (worker side) */
     struct server *srv;
     struct ring ring;
     struct chunk *prelude; /* HTTP answer + header pages; NULL until a head arrived */
@@ -61,6 +63,23 @@ struct mount *mount_get(struct server *srv, const char *name);
  * the prelude once; later heads (other sources) keep it. 0 or -ENOMEM. */
 int mount_set_head(struct mount *m, const struct opus_head *h);
 
+/* mount_set_prelude: the prelude from the Ogg header pages <pages> (OpusHead
+ * and OpusTags pages as written by the origin). Replaces any previous one:
+ * listeners keep the reference they hold. 0 or -ENOMEM. */
+int mount_set_prelude(struct mount *m, const uint8_t *pages, uint32_t len);
+
+/* mount_head_pages: the Ogg header pages inside the prelude (no HTTP). */
+static inline const uint8_t *mount_head_pages(const struct mount *m, uint32_t *len)
+{
+    *len = m->prelude->len - m->prelude_http_len;
+    return m->prelude->data + m->prelude_http_len;
+}
+
+/* mount_relay_page: a page relayed by the origin, with the origin's numbers;
+ * a sequence gap restarts the window there. 0 or -ENOMEM. */
+int mount_relay_page(struct mount *m, uint64_t seq, uint64_t granule, uint64_t born_us,
+                     const uint8_t *page, uint32_t len);
+
 /* mount_packet: gathers one Opus packet; publishes a page when page_ms of
  * audio is gathered. */
 void mount_packet(struct mount *m, const uint8_t *pkt, uint32_t len, int samples);
@@ -74,6 +93,9 @@ void mount_source_left(struct mount *m);
 /* mount_housekeeping: closes listeners of mounts whose grace ran out and
  * frees mounts with neither source nor listeners. */
 void mount_housekeeping(struct server *srv, uint64_t now_ms);
+
+/* mount_close: closes the listeners of <m> and frees it (the origin ended it). */
+void mount_close(struct mount *m);
 
 void mount_free(struct mount *m);
 

@@ -65,6 +65,12 @@ void ring_reset_seq(struct ring *r, uint64_t seq)
     r->tail = r->head = seq;
 }
 
+void ring_restart(struct ring *r, uint64_t seq)
+{
+    while (ring_len(r)) evict_one(r);
+    r->tail = r->head = seq;
+}
+
 unsigned ring_push(struct ring *r, struct chunk *c)
 {
     unsigned evicted = 0;

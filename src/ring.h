@@ -63,6 +63,9 @@ void ring_destroy(struct ring *r);
 /* ring_reset_seq: on an empty ring, sets the next sequence number. */
 void ring_reset_seq(struct ring *r, uint64_t seq);
 
+/* ring_restart: drops every chunk and continues at <seq>. */
+void ring_restart(struct ring *r, uint64_t seq);
+
 /* ring_push: publishes <c> (the ring takes over the caller's reference) as
  * seq ring->head, after setting c->seq, then evicts from the tail until the
  * window fits. Returns the number of chunks evicted. */

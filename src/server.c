@@ -13,13 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "edge.h"
 #include "fanout.h"
 #include "log.h"
 #include "mount.h"
 #include "net.h"
+#include "relay.h"
 #include "source.h"
 #include "testsig.h"
 #include "web.h"
+#include "workers.h"
 
 #define HOUSEKEEPING_MS 250
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
@@ -38,6 +41,7 @@ static void on_housekeeping(struct loop *loop, struct timer *t)
     conn_expire(srv, now);
     source_expire(srv, now);
     mount_housekeeping(srv, now);
+    if (srv->role == SERVER_WORKER) edge_send_stats(srv);
     timer_start(loop, t, HOUSEKEEPING_MS);
 }
 
@@ -63,7 +67,17 @@ static void on_signal(struct loop *loop, struct io *io, uint32_t events)
 {
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
-        log_info("signal %u: shutting down", si.ssi_signo);
+        if (si.ssi_signo == SIGCHLD) {
+            workers_reap(io->data);
+            continue;
+        }
+        /* A worker follows its origin: Ctrl-C reaches the whole process
+         * group, and the origin stops its workers in order. */
+        if (((struct server *)io->data)->role == SERVER_WORKER) {
+            if (si.ssi_signo == SIGINT) continue;
+        } else {
+            log_info("signal %u: shutting down", si.ssi_signo);
+        }
         loop_stop(loop);
     }
 }
@@ -87,11 +101,17 @@ static void serve_metrics(struct conn *c, bool head)
     free(text);
 }
 
-static void route_listener(struct conn *c, const char *name, bool head)
+static void route_listener(struct conn *c, const struct http_request *req, const char *name,
+                           bool head)
 {
     struct server *srv = c->srv;
     struct mount *m = mount_find(srv, name);
     char ra[64];
+    int64_t from = fanout_from_param(req->query, req->query_len);
+    if (from == -2) {
+        conn_reject(c, 400, REJ_BAD_REQUEST, "from must be a page sequence number", "");
+        return;
+    }
     if (!m || !m->prelude) {
         conn_reject(c, 404, REJ_NOT_FOUND, "no such mount", "");
         return;
@@ -105,17 +125,32 @@ static void route_listener(struct conn *c, const char *name, bool head)
         conn_reject(c, 503, REJ_LISTENER_CAP, "mount is at its listener limit", ra);
         return;
     }
-    fanout_join(c, m, head);
+    fanout_join(c, m, head, from);
 }
 
-void server_route(struct conn *c, const struct http_request *req, const char *rest,
-                  size_t rest_len)
+/* Which requests a worker hands to its origin: those that need the origin's
+ * state (sources, the server-wide counters). Listeners, health checks, the
+ * embedded pages and every refusal are answered where they arrive. */
+static bool origin_only(const struct http_request *req)
+{
+    if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) return true;
+    return req->path_len == 8 && !memcmp(req->path, "/metrics", 8);
+}
+
+void server_route(struct conn *c, const struct http_request *req, const char *raw,
+                  size_t raw_len, size_t head_len)
 {
     char name[MOUNT_NAME_BYTES_MAX + 1];
     bool head;
     const char *p = req->path;
     size_t pl = req->path_len;
+    const char *rest = raw + head_len;
+    size_t rest_len = raw_len - head_len;
 
+    if (c->srv->role == SERVER_WORKER && origin_only(req)) {
+        edge_handoff(c, raw, raw_len);
+        return;
+    }
     if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) {
         if (!mount_from_path(p, pl, name)) {
             conn_reject(c, 404, REJ_NOT_FOUND, "sources publish to /live/NAME.opus", "");
@@ -130,7 +165,7 @@ void server_route(struct conn *c, const struct http_request *req, const char *re
         return;
     }
     if (mount_from_path(p, pl, name)) {
-        route_listener(c, name, head);
+        route_listener(c, req, name, head);
     } else if (pl == 8 && !memcmp(p, "/healthz", 8)) {
         conn_respond(c, 200, "text/plain", "ok\n", 3, head);
     } else if (pl == 8 && !memcmp(p, "/metrics", 8)) {
@@ -180,12 +215,60 @@ static void random_password(char *out, size_t len)
     out[n] = 0;
 }
 
+/* The parts every role shares: limits, buffers, the loop, signals, timers. */
+static int init_common(struct server *srv)
+{
+    sigset_t mask;
+    srv->http_limits.header_bytes_max = srv->conf.header_bytes_max;
+    srv->http_limits.uri_bytes_max = srv->conf.uri_bytes_max;
+    srv->http_limits.headers_max = srv->conf.headers_max;
+    srv->connections_max = effective_connections_max(&srv->conf);
+    srv->listen_io.fd = -1;
+
+    srv->scratch_len = srv->conf.source_read_bytes_max;
+    if (srv->scratch_len < srv->conf.header_bytes_max + 1)
+        srv->scratch_len = srv->conf.header_bytes_max + 1;
+    srv->scratch = malloc(srv->scratch_len);
+    srv->loop = loop_new(0);
+    if (!srv->scratch || !srv->loop) {
+        log_error("out of memory");
+        return -1;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    io_init(&srv->signal_io, sfd, on_signal, srv);
+    io_set(srv->loop, &srv->signal_io, LOOP_READ);
+
+    timer_init(&srv->flush, on_flush, srv);
+    timer_init(&srv->housekeeping, on_housekeeping, srv);
+    timer_init(&srv->accept_resume, on_accept_resume, srv);
+    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
+    srv->started_ms = loop_now_ms(srv->loop);
+    return 0;
+}
+
+static void listen_on(struct server *srv, int fd)
+{
+    io_init(&srv->listen_io, fd, conn_accept_ready, srv);
+    io_set(srv->loop, &srv->listen_io, LOOP_READ);
+}
+
 int server_init(struct server *srv, const struct conf *conf)
 {
     char err[256], addr[96];
     struct sockaddr_storage ss;
     socklen_t sl;
-    sigset_t mask;
 
     memset(srv, 0, sizeof(*srv));
     srv->conf = *conf;
@@ -202,48 +285,22 @@ int server_init(struct server *srv, const struct conf *conf)
         random_password(srv->conf.source_password, 13);
         log_info("no source password set; this run's is: %s", srv->conf.source_password);
     }
-    srv->http_limits.header_bytes_max = srv->conf.header_bytes_max;
-    srv->http_limits.uri_bytes_max = srv->conf.uri_bytes_max;
-    srv->http_limits.headers_max = srv->conf.headers_max;
-    srv->connections_max = effective_connections_max(&srv->conf);
+    if (init_common(srv) < 0) return -1;
 
-    srv->scratch_len = srv->conf.source_read_bytes_max;
-    if (srv->scratch_len < srv->conf.header_bytes_max + 1)
-        srv->scratch_len = srv->conf.header_bytes_max + 1;
-    srv->scratch = malloc(srv->scratch_len);
-    srv->loop = loop_new(0);
-    if (!srv->scratch || !srv->loop) {
-        log_error("out of memory");
-        return -1;
+    uint32_t nworkers = workers_count(srv, srv->connections_max);
+    if (nworkers) {
+        srv->role = SERVER_ORIGIN;
+        if (workers_start(srv, nworkers, &ss, sl) < 0) return -1;
+    } else {
+        srv->role = SERVER_SINGLE;
+        int fd = net_listen(&ss, sl, (int)srv->conf.backlog, 1);
+        if (fd < 0) {
+            log_error("listen on %s: %s", srv->conf.listen, strerror(-fd));
+            return -1;
+        }
+        listen_on(srv, fd);
+        srv->port = net_local_port(fd);
     }
-    int fd = net_listen(&ss, sl, (int)srv->conf.backlog, 1);
-    if (fd < 0) {
-        log_error("listen on %s: %s", srv->conf.listen, strerror(-fd));
-        return -1;
-    }
-    io_init(&srv->listen_io, fd, conn_accept_ready, srv);
-    io_set(srv->loop, &srv->listen_io, LOOP_READ);
-    srv->port = net_local_port(fd);
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0) {
-        log_error("signalfd: %s", strerror(errno));
-        return -1;
-    }
-    io_init(&srv->signal_io, sfd, on_signal, srv);
-    io_set(srv->loop, &srv->signal_io, LOOP_READ);
-
-    timer_init(&srv->flush, on_flush, srv);
-    timer_init(&srv->housekeeping, on_housekeeping, srv);
-    timer_init(&srv->accept_resume, on_accept_resume, srv);
-    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
-    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
-    srv->started_ms = loop_now_ms(srv->loop);
 
     if (srv->conf.demo) {
         int dfd = -1;
@@ -267,8 +324,27 @@ int server_init(struct server *srv, const struct conf *conf)
     net_format(&ss, addr, sizeof(addr));
     /* Tests and scripts read this line for the port. */
     fprintf(stderr, "podium: listening on http://%s\n", addr);
-    log_info("data folder %s; connections up to %u%s", srv->conf.data_dir, srv->connections_max,
+    log_info("data folder %s; %u worker process%s, connections up to %u each%s",
+             srv->conf.data_dir, nworkers, nworkers == 1 ? "" : "es", srv->connections_max,
              srv->conf.demo ? "; demo stream at /live/demo.opus" : "");
+    return 0;
+}
+
+int server_init_worker(struct server *srv, uint32_t index, int listen_fd, int relay_fd)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->role = SERVER_WORKER;
+    srv->worker_index = index;
+    if (edge_read_conf(relay_fd, &srv->conf) < 0) return -1;
+    srv->conf.demo = false;
+    if (init_common(srv) < 0) return -1;
+    if (fcntl(relay_fd, F_SETFL, fcntl(relay_fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        edge_attach(srv, relay_fd) < 0) {
+        log_error("worker %u: %s", index, strerror(errno));
+        return -1;
+    }
+    listen_on(srv, listen_fd);
     return 0;
 }
 
@@ -289,8 +365,10 @@ void server_destroy(struct server *srv)
          * socket; then close everything, mounts last. */
         if (srv->testsig) testsig_stop(srv->testsig);
         srv->testsig = NULL;
+        workers_stop(srv);
+        if (srv->upstream) relay_close(srv->upstream, "stopping");
         if (srv->listen_io.events) io_set(srv->loop, &srv->listen_io, 0);
-        close(srv->listen_io.fd);
+        if (srv->listen_io.fd >= 0) close(srv->listen_io.fd);
         while (srv->requests.head) conn_close(srv->requests.head);
         while (srv->lingering.head) conn_close(srv->lingering.head);
         while (srv->sources) conn_close(srv->sources->conn);

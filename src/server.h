@@ -13,11 +13,25 @@
 #include "metrics.h"
 
 struct mount;
+struct relay;
 struct source;
 struct testsig;
+struct workers;
+
+/* What this process is. SINGLE: one process does everything. ORIGIN: takes
+ * sources and API requests (handed over by workers), packages, relays pages
+ * to its workers; accepts nothing itself. WORKER: accepts on its own
+ * SO_REUSEPORT socket, serves listeners from pages relayed by the origin,
+ * hands everything else to the origin. */
+enum server_role { SERVER_SINGLE, SERVER_ORIGIN, SERVER_WORKER };
 
 struct server {
     struct conf conf;
+    uint8_t role;
+    uint32_t worker_index;    /* WORKER: which one (0-based) */
+    struct workers *workers;  /* ORIGIN: the supervisor */
+    struct relay *upstream;   /* WORKER: the link to the origin */
+    uint32_t next_mount_id;
     struct loop *loop;
     struct io listen_io;
     bool accept_paused;
@@ -43,15 +57,21 @@ struct server {
     struct metrics m;
 };
 
-/* server_init: validates <conf>, binds, prepares. 0 or -1 (logged). */
+/* server_init: validates <conf>, binds, starts workers, prepares. 0 or -1
+ * (logged). */
 int server_init(struct server *srv, const struct conf *conf);
+
+/* server_init_worker: the worker side, in a process started by the origin:
+ * <listen_fd> is its own listening socket, <relay_fd> its link. */
+int server_init_worker(struct server *srv, uint32_t index, int listen_fd, int relay_fd);
 /* server_run: serves until SIGTERM/SIGINT. Returns the exit code. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);
 
-/* server_route: a complete request on <c>; <rest> are bytes past it. */
-void server_route(struct conn *c, const struct http_request *req, const char *rest,
-                  size_t rest_len);
+/* server_route: a complete request on <c>. <raw>[0..raw_len) is everything
+ * read so far; the header section is its first <head_len> bytes. */
+void server_route(struct conn *c, const struct http_request *req, const char *raw,
+                  size_t raw_len, size_t head_len);
 
 /* server_resume_accept: connections freed up; accept again if paused. */
 void server_resume_accept(struct server *srv);

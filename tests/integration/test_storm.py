@@ -62,7 +62,7 @@ def test_source_paused_3s_stalls_every_listener():
 
 
 def test_refused_joins_by_reason_and_failing_slo():
-    with Broadcast(config={"listeners_max": 5}) as b:
+    with Broadcast(config={"listeners_max": 5, "workers": 1}) as b:
         rc, out, err, r = storm("--target", b.srv.url, "--mount", b.mount, "--listeners", 20,
                                 "--duration", "3s", "--quiet", "--slo", "joined=100%,ttfa_p99=5s")
         assert rc == 1, (rc, out, err)

@@ -53,7 +53,7 @@ def test_many_listeners_decode():
                 l.pump(max(0.01, deadline - time.time()) / 20)
             for l in listeners:
                 l.pump(0.02)
-            assert srv.metric("podium_listeners") >= 200
+            srv.wait_metric("podium_listeners", lambda v: v >= 200, timeout=5)
             for l in listeners:
                 check_stream(l.body)
                 l.close()
@@ -230,7 +230,7 @@ def test_grace_period_then_clean_close():
         took = time.time() - t0
         assert ended == "fin", ended
         assert 1.2 <= took <= 4, f"closed after {took:.1f}s"
-        assert srv.metric("podium_grace_closes_total") == 1
+        srv.wait_metric("podium_grace_closes_total", lambda v: v == 1, timeout=5)
         status, _, _ = srv.get("/live/g.opus")
         assert status == 404
 

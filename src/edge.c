@@ -1,0 +1,154 @@
+/* edge: mirror the origin's mounts from relay frames. */
+#include "edge.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "log.h"
+#include "mount.h"
+#include "relay.h"
+#include "server.h"
+#include "workers.h"
+
+#define EDGE_QUEUE_BYTES_MAX (1u << 20) /* stats and handoffs; the origin reads them at once */
+
+static struct mount *by_id(struct server *srv, uint32_t id)
+{
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        if (srv->mounts[i]->id == id) return srv->mounts[i];
+    return NULL;
+}
+
+/* OPEN: u32 id, u32 serial, u8 name_len, name, header pages. */
+static bool on_open(struct server *srv, const uint8_t *p, uint32_t len)
+{
+    if (len < 9 || len < 9u + p[8]) return false;
+    uint32_t id = relay_get_u32(p), nl = p[8];
+    char name[MOUNT_NAME_BYTES_MAX + 1];
+    if (!mount_name_valid((const char *)p + 9, nl)) return false;
+    memcpy(name, p + 9, nl);
+    name[nl] = 0;
+    struct mount *m = mount_get(srv, name);
+    if (!m) {
+        log_error("relay: no room for mount %s", name);
+        return true; /* its pages are ignored; listeners get 404 */
+    }
+    m->id = id;
+    m->relayed = true;
+    m->serial = relay_get_u32(p + 4);
+    if (mount_set_prelude(m, p + 9 + nl, len - 9 - nl) < 0) log_error("relay: out of memory");
+    return true;
+}
+
+/* PAGE: u32 id, u64 seq, u64 granule, u64 born_us, the page. */
+static bool on_page(struct server *srv, const uint8_t *p, uint32_t len)
+{
+    if (len <= 28) return false;
+    struct mount *m = by_id(srv, relay_get_u32(p));
+    if (!m) return true;
+    if (mount_relay_page(m, relay_get_u64(p + 4), relay_get_u64(p + 12), relay_get_u64(p + 20),
+                         p + 28, len - 28) < 0)
+        log_error("relay: out of memory, page dropped");
+    return true;
+}
+
+static bool on_frame(struct relay *r, uint8_t type, const uint8_t *p, uint32_t len, int fd)
+{
+    struct server *srv = r->data;
+    switch (type) {
+    case RELAY_OPEN:
+        return on_open(srv, p, len);
+    case RELAY_PAGE:
+        return on_page(srv, p, len);
+    case RELAY_CLOSE: {
+        if (len != 4) return false;
+        struct mount *m = by_id(srv, relay_get_u32(p));
+        if (m) mount_close(m);
+        return true;
+    }
+    default:
+        if (fd >= 0) close(fd);
+        log_warn("relay: unexpected frame type %u", type);
+        return false;
+    }
+}
+
+static void on_close(struct relay *r, const char *why)
+{
+    struct server *srv = r->data;
+    srv->upstream = NULL;
+    if (!loop_stopping(srv->loop)) {
+        /* Without the origin there is nothing to serve: stop, and let the
+         * origin (if alive) start a fresh worker. */
+        log_error("worker %u: lost the origin (%s); stopping", srv->worker_index, why);
+        loop_stop(srv->loop);
+    }
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int edge_read_conf(int fd, struct conf *out)
+{
+    uint8_t hdr[5], hello[4];
+    if (read_full(fd, hdr, 5) < 0 || hdr[4] != RELAY_HELLO || relay_get_u32(hdr) != 5 ||
+        read_full(fd, hello, 4) < 0 || relay_get_u32(hello) != RELAY_VERSION) {
+        log_error("worker: no valid HELLO from the origin");
+        return -1;
+    }
+    if (read_full(fd, hdr, 5) < 0 || hdr[4] != RELAY_CONF ||
+        relay_get_u32(hdr) != 1 + sizeof(*out) || read_full(fd, out, sizeof(*out)) < 0) {
+        log_error("worker: no valid CONF from the origin");
+        return -1;
+    }
+    return 0;
+}
+
+int edge_attach(struct server *srv, int fd)
+{
+    srv->upstream = relay_open(srv->loop, fd, EDGE_QUEUE_BYTES_MAX, on_frame, on_close, srv);
+    return srv->upstream ? 0 : -ENOMEM;
+}
+
+void edge_send_stats(struct server *srv)
+{
+    if (!srv->upstream) return;
+    struct workers_mount_stat ms[srv->mounts_len ? srv->mounts_len : 1];
+    uint8_t n[4];
+    for (uint32_t i = 0; i < srv->mounts_len; i++) {
+        ms[i].id = srv->mounts[i]->id;
+        ms[i].listeners = srv->mounts[i]->listeners.len;
+        ms[i].joins = srv->mounts[i]->joins;
+    }
+    relay_put_u32(n, srv->mounts_len);
+    const void *parts[] = {&srv->m, n, ms};
+    size_t lens[] = {sizeof(srv->m), 4, srv->mounts_len * sizeof(ms[0])};
+    relay_sendv(srv->upstream, RELAY_STATS, parts, lens, 3);
+}
+
+void edge_handoff(struct conn *c, const char *raw, size_t raw_len)
+{
+    struct server *srv = c->srv;
+    int e = srv->upstream ? relay_send_fd(srv->upstream, RELAY_HANDOFF, raw, raw_len, c->io.fd)
+                          : -EPIPE;
+    if (e < 0) {
+        conn_reject(c, 503, REJ_HANDOFF, "server busy, try again", "Retry-After: 1\r\n");
+        return;
+    }
+    srv->m.handoffs++;
+    conn_close(c); /* our copy; the origin has its own */
+}

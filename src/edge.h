@@ -1,0 +1,32 @@
+/* edge: the receiving side of the relay. A fan-out node (a local worker
+ * process now; a remote edge later) mirrors the origin's mounts from OPEN,
+ * PAGE and CLOSE frames, and serves its own listeners from them with the
+ * same fan-out code as the origin would. */
+#ifndef PODIUM_EDGE_H
+#define PODIUM_EDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct relay;
+struct conn;
+
+/* edge_read_conf: blocking read of HELLO then CONF from a local worker's
+ * relay descriptor <fd>, before any loop exists. 0 or -1 (logged). */
+struct conf;
+int edge_read_conf(int fd, struct conf *out);
+
+/* edge_attach: <srv>'s link to its origin over the (non-blocking) <fd>. */
+int edge_attach(struct server *srv, int fd);
+
+/* edge_send_stats: reports this worker's counters to the origin. */
+void edge_send_stats(struct server *srv);
+
+/* edge_handoff: gives connection <c> and the bytes it sent so far to the
+ * origin (sources, /metrics, API). <c> is closed here either way; when the
+ * link is busy the client gets a 503. */
+void edge_handoff(struct conn *c, const char *raw, size_t raw_len);
+
+#endif

@@ -1,0 +1,218 @@
+"""Fan-out worker processes: listeners spread over them get identical bytes;
+a worker killed with SIGKILL loses only its own listeners, who resume with
+?from=N without a gap or a duplicate; the origin restarts it; workers never
+outlive their origin."""
+import os
+import selectors
+import signal
+import socket
+import time
+
+from lib import Podium, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
+
+
+def children(pid):
+    """Worker pids of server <pid>, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return sorted(out)
+
+
+def socket_owner(server_port, client_port, pids):
+    """Which of <pids> holds the server end of the connection from
+    <client_port>: match the socket inode in /proc/net/tcp to an fd."""
+    inode = None
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            p = line.split()
+            lport = int(p[1].split(":")[1], 16)
+            rport = int(p[2].split(":")[1], 16)
+            if lport == server_port and rport == client_port:
+                inode = p[9]
+                break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+class Conn:
+    def __init__(self, port, path):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.raw = b""
+        self.eof = False
+        head = b""
+        while b"\r\n\r\n" not in head:
+            c = self.s.recv(4096)
+            assert c, "closed before the answer"
+            head += c
+        hdr, self.body = head.split(b"\r\n\r\n", 1)
+        assert hdr.startswith(b"HTTP/1.1 200"), hdr[:40]
+        self.s.setblocking(False)
+
+    def pages(self):
+        return ogg_pages(self.body)
+
+
+def pump(conns, seconds):
+    """Reads every connection for <seconds>; marks EOF/reset."""
+    sel = selectors.DefaultSelector()
+    for c in conns:
+        if not c.eof:
+            sel.register(c.s, selectors.EVENT_READ, c)
+    deadline = time.time() + seconds
+    while time.time() < deadline and sel.get_map():
+        for key, _ in sel.select(timeout=max(0.01, deadline - time.time())):
+            c = key.data
+            try:
+                data = c.s.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if data:
+                c.body += data
+            else:
+                c.eof = True
+                sel.unregister(c.s)
+    sel.close()
+
+
+def audio_seqs(pages):
+    return [p[3] for p in pages if p[3] >= 2]
+
+
+def assert_continuous(seqs, what):
+    assert seqs, f"{what}: no audio pages"
+    for a, b in zip(seqs, seqs[1:]):
+        assert b == a + 1, f"{what}: page {a} followed by {b}"
+
+
+def test_kill_worker_listeners_resume():
+    with Podium(config={"workers": 3}) as srv:
+        src = ffmpeg_source(srv.port, "w")
+        try:
+            wait_mount(srv, "w")
+            wait_for(lambda: len(children(srv.proc.pid)) == 3, 5, "three workers")
+            workers = children(srv.proc.pid)
+            conns = [Conn(srv.port, "/live/w.opus") for _ in range(15)]
+            owner = {}
+            for c in conns:
+                owner[c] = socket_owner(srv.port, c.s.getsockname()[1], workers)
+                assert owner[c] in workers, "every listener is served by a worker"
+            used = set(owner.values())
+            assert len(used) >= 2, f"15 joins all landed on one worker: {used}"
+            pump(conns, 2.0)
+
+            # Identical bytes: the same page from two workers is the same page.
+            by_worker = {}
+            for c in conns:
+                by_worker.setdefault(owner[c], c)
+            a, b = list(by_worker.values())[:2]
+            pa = {p[3]: p for p in a.pages()}
+            pb = {p[3]: p for p in b.pages()}
+            common = set(pa) & set(pb)
+            assert len(common) >= 10, len(common)
+            for seq in common:
+                assert pa[seq] == pb[seq], f"page {seq} differs between workers"
+
+            victim = owner[conns[0]]
+            victims = [c for c in conns if owner[c] == victim]
+            others = [c for c in conns if owner[c] != victim]
+            os.kill(victim, signal.SIGKILL)
+            pump(conns, 1.5)
+            assert all(c.eof for c in victims), "the killed worker's listeners saw the end"
+            assert not any(c.eof for c in others), "other workers' listeners were untouched"
+
+            # Each victim resumes on whatever worker takes it, from the page
+            # after the last whole page it got.
+            resumed = []
+            for c in victims:
+                last = audio_seqs(c.pages())[-1]
+                r = Conn(srv.port, f"/live/w.opus?from={last + 1}")
+                resumed.append((c, r, last))
+            pump(others + [r for _, r, _ in resumed], 2.5)
+            for c, r, last in resumed:
+                got = audio_seqs(r.pages())
+                assert got and got[0] == last + 1, f"resumed at {got[:1]}, wanted {last + 1}"
+                assert_continuous(audio_seqs(c.pages()) + got, "victim across the resume")
+            for c in others:
+                assert not c.eof
+                assert_continuous(audio_seqs(c.pages()), "untouched listener")
+
+            srv.wait_metric("podium_worker_restarts_total", lambda v: v == 1, timeout=5)
+            srv.wait_metric("podium_workers", lambda v: v == 3, timeout=5)
+            wait_for(lambda: len(children(srv.proc.pid)) == 3, 5, "worker restarted")
+
+            path = os.path.join(srv.tmp, "survivor.opus")
+            with open(path, "wb") as f:
+                f.write(others[0].body)
+            decode_check(path)
+            for c in conns + [r for _, r, _ in resumed]:
+                c.s.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
+def test_bad_from_is_400():
+    with Podium(config={"workers": 2}, demo=True) as srv:
+        wait_mount(srv, "demo")
+        status, _, body = srv.get("/live/demo.opus?from=12x")
+        assert status == 400, status
+        assert b"from" in body
+
+
+def test_workers_never_outlive_the_origin():
+    # SIGTERM: the origin stops its workers before it exits.
+    srv = Podium(config={"workers": 2}).start()
+    wait_for(lambda: len(children(srv.proc.pid)) == 2, 5, "two workers")
+    pids = children(srv.proc.pid)
+    assert srv.stop() == 0
+    for p in pids:
+        assert not os.path.exists(f"/proc/{p}") or "Z" in open(f"/proc/{p}/stat").read().split()[2]
+    srv.cleanup()
+
+    # SIGKILL: the kernel tells each worker (parent-death signal).
+    srv = Podium(config={"workers": 2}).start()
+    wait_for(lambda: len(children(srv.proc.pid)) == 2, 5, "two workers")
+    pids = children(srv.proc.pid)
+    srv.proc.kill()
+    srv.proc.wait()
+
+    def gone():
+        return all(not os.path.exists(f"/proc/{p}") for p in pids)
+    wait_for(gone, 5, "workers exit after the origin is killed")
+    srv.cleanup()
+
+
+def test_single_process_mode():
+    with Podium(config={"workers": 0}, demo=True) as srv:
+        wait_mount(srv, "demo")
+        assert children(srv.proc.pid) == []
+        assert srv.metric("podium_workers") == 0
+        status, _, _ = srv.get("/live/demo.opus", method="HEAD")
+        assert status == 200
+
+
+if __name__ == "__main__":
+    raise SystemExit(run([test_kill_worker_listeners_resume, test_bad_from_is_400,
+                          test_workers_never_outlive_the_origin, test_single_process_mode]))
