@@ -22,34 +22,60 @@ static uint64_t burst_seq(const struct mount *m, const struct conf *conf)
     return ring_seq_back(&m->ring, (uint64_t)conf->burst_ms * 48);
 }
 
-int64_t fanout_from_param(const char *query, size_t query_len)
+/* A query value as a decimal number of at most 15 digits; -1 if not. */
+static int64_t param_number(const char *query, size_t query_len, const char *name, bool *present)
 {
     const char *v;
     size_t vl;
-    if (!http_query_param(query, query_len, "from", &v, &vl)) return -1;
-    if (vl == 0 || vl > 15) return -2;
+    *present = http_query_param(query, query_len, name, &v, &vl);
+    if (!*present) return -1;
+    if (vl == 0 || vl > 15) return -1;
     int64_t n = 0;
     for (size_t i = 0; i < vl; i++) {
-        if (v[i] < '0' || v[i] > '9') return -2;
+        if (v[i] < '0' || v[i] > '9') return -1;
         n = n * 10 + (v[i] - '0');
     }
     return n;
 }
 
+int fanout_start_params(const struct conf *conf, const char *query, size_t query_len,
+                        struct fanout_start *out, const char **why)
+{
+    bool present;
+    out->from = -1;
+    out->burst_ms = conf->burst_ms;
+    int64_t from = param_number(query, query_len, "from", &present);
+    if (present && from < 0) {
+        *why = "from must be a page sequence number";
+        return -1;
+    }
+    out->from = from;
+    int64_t burst = param_number(query, query_len, "burst_ms", &present);
+    if (present) {
+        if (burst < 0 || burst + 2 * conf->page_ms > conf->ring_ms) {
+            *why = "burst_ms must be a number of milliseconds within ring_ms";
+            return -1;
+        }
+        out->burst_ms = (uint32_t)burst;
+    }
+    return 0;
+}
+
 /* Where a listener starts: the burst point, or for a resuming listener
- * (?from=N, after its connection or its edge failed) page N itself when it
+ * (?from=N, after its connection or its worker failed) page N itself when it
  * is still in the window; before the window it gets the oldest page held
  * (its player sees the gap in the sequence numbers), after the head it waits
  * for the next page. */
-static uint64_t start_seq(const struct mount *m, const struct conf *conf, int64_t from)
+static uint64_t start_seq(const struct mount *m, struct fanout_start st)
 {
-    if (from < 0) return burst_seq(m, conf);
-    if ((uint64_t)from < m->ring.tail) return m->ring.tail;
-    if ((uint64_t)from > m->ring.head) return m->ring.head;
-    return (uint64_t)from;
+    if (st.from < 0) return st.burst_ms ? ring_seq_back(&m->ring, (uint64_t)st.burst_ms * 48)
+                                        : m->ring.head;
+    if ((uint64_t)st.from < m->ring.tail) return m->ring.tail;
+    if ((uint64_t)st.from > m->ring.head) return m->ring.head;
+    return (uint64_t)st.from;
 }
 
-void fanout_join(struct conn *c, struct mount *m, bool head_only, int64_t from_seq)
+void fanout_join(struct conn *c, struct mount *m, bool head_only, struct fanout_start start)
 {
     struct server *srv = c->srv;
     conn_end_request(c);
@@ -58,7 +84,7 @@ void fanout_join(struct conn *c, struct mount *m, bool head_only, int64_t from_s
     c->head_only = head_only;
     c->hold = chunk_ref(m->prelude);
     c->off = 0;
-    c->seq = start_seq(m, &srv->conf, from_seq);
+    c->seq = start_seq(m, start);
     c->since_ms = loop_now_ms(srv->loop);
     c->io.cb = fanout_io;
 

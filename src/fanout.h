@@ -13,16 +13,27 @@
 
 #include <stdbool.h>
 
+#include "conf.h"
 #include "conn.h"
 #include "mount.h"
 
 /* fanout_join: turns a routed request into a listener of <m> (cap checks
  * done by the caller) and sends the prelude and the burst at once. */
-void fanout_join(struct conn *c, struct mount *m, bool head_only, int64_t from_seq);
+/* Where a listener starts: <from> >= 0 resumes at that page sequence number;
+ * otherwise <burst_ms> of recent audio. */
+struct fanout_start {
+    int64_t from;
+    uint32_t burst_ms;
+};
 
-/* fanout_from_param: the `from` query parameter (the page sequence number a
- * resuming listener wants next): -1 when absent, -2 when malformed. */
-int64_t fanout_from_param(const char *query, size_t query_len);
+void fanout_join(struct conn *c, struct mount *m, bool head_only, struct fanout_start start);
+
+/* fanout_start_params: reads `from` (a page sequence number) and `burst_ms`
+ * (0..ring_ms minus two pages; players that wait for a full buffer before
+ * they start, as Chromium's <audio> does, ask for more) from a query. 0, or
+ * -1 with a one-line reason in *why. */
+int fanout_start_params(const struct conf *conf, const char *query, size_t query_len,
+                        struct fanout_start *out, const char **why);
 
 /* fanout_flush: writes what <c> is missing, as far as the socket takes. */
 void fanout_flush(struct conn *c);

@@ -107,9 +107,10 @@ static void route_listener(struct conn *c, const struct http_request *req, const
     struct server *srv = c->srv;
     struct mount *m = mount_find(srv, name);
     char ra[64];
-    int64_t from = fanout_from_param(req->query, req->query_len);
-    if (from == -2) {
-        conn_reject(c, 400, REJ_BAD_REQUEST, "from must be a page sequence number", "");
+    struct fanout_start start;
+    const char *why;
+    if (fanout_start_params(&srv->conf, req->query, req->query_len, &start, &why) < 0) {
+        conn_reject(c, 400, REJ_BAD_REQUEST, why, "");
         return;
     }
     if (!m || !m->prelude) {
@@ -125,7 +126,7 @@ static void route_listener(struct conn *c, const struct http_request *req, const
         conn_reject(c, 503, REJ_LISTENER_CAP, "mount is at its listener limit", ra);
         return;
     }
-    fanout_join(c, m, head, from);
+    fanout_join(c, m, head, start);
 }
 
 /* Which requests a worker hands to its origin: those that need the origin's

@@ -139,7 +139,7 @@ async function playPage(page) {
   const player = await page.$('audio#player');
   if (!check('page has audio#player', player !== null)) return;
   result.page.player_src = await player.evaluate((el) => el.currentSrc || el.src);
-  check('player src is the demo mount', result.page.player_src === base + '/live/demo.opus',
+  check('player src is the demo mount', result.page.player_src === base + '/live/demo.opus?burst_ms=8000',
         result.page.player_src);
 
   await page.evaluate(installHelpers);

@@ -99,7 +99,10 @@ def test_chromium_plays_page_and_mount():
     d, o = res["demo"], res["other"]
     # The same facts, asserted here too so a change in play.mjs cannot hide them.
     assert res["page"]["status"] == 200 and res["page"]["title"] == "Podium"
-    assert res["page"]["player_src"] == srv.url + "/live/demo.opus"
+    assert res["page"]["player_src"] == srv.url + "/live/demo.opus?burst_ms=8000"
+    # The page asks for a longer burst: Chromium waits for ~32 KiB before it
+    # starts, 5-7 s of a 32 kbit/s stream with the default 1 s burst.
+    assert playing_ms(d) is not None, d.get("events")
     for name, m, least in (("demo", d, 3), ("other", o, 2)):
         assert m["error"] is None, (name, m["error"])
         assert m["readyState"] >= 3, (name, m["readyState"])
