@@ -1,0 +1,422 @@
+/* test_mixthread: the real thread on the real clock. This test thread plays
+ * the loop thread: it pushes speakers' packets, reads the eventfd and
+ * drains output. Checked: ticks keep their 20 ms cadence and every space
+ * gets every tick while a producer floods its queue (drops counted, the
+ * producer never waits) or the consumer stops reading (ticks dropped,
+ * counted); spaces and speakers come and go while the thread runs; the
+ * program carries the speakers' tones. Durations are short; figures that
+ * depend on the machine's load are printed, not asserted tightly. */
+#include "mixthread.h"
+
+#include <errno.h>
+#include <math.h>
+#include <opus.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "t.h"
+
+#define FS 48000
+#define FRAME 960
+#define SEC 50 /* ticks per second */
+
+/* Pre-encoded 20 ms packets of a tone, sent round and round. */
+struct tone {
+    uint8_t pkt[SEC][400];
+    uint32_t len[SEC];
+};
+
+static void tone_make(struct tone *t, double freq)
+{
+    int err;
+    OpusEncoder *e = opus_encoder_create(FS, 1, OPUS_APPLICATION_AUDIO, &err);
+    opus_encoder_ctl(e, OPUS_SET_BITRATE(32000));
+    float pcm[FRAME];
+    for (unsigned f = 0; f < SEC; f++) {
+        for (unsigned i = 0; i < FRAME; i++)
+            pcm[i] = (float)(0.3 * sin(2 * M_PI * freq * (double)(f * FRAME + i) / FS));
+        opus_int32 n = opus_encode_float(e, pcm, FRAME, t->pkt[f], sizeof(t->pkt[f]));
+        t->len[f] = n > 0 ? (uint32_t)n : 0;
+    }
+    opus_encoder_destroy(e);
+}
+
+static void sleep_until_us(uint64_t when)
+{
+    struct timespec ts = {(time_t)(when / 1000000), (long)(when % 1000000) * 1000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+/* Per-space bookkeeping on the consumer side. */
+struct seen {
+    unsigned ticks, stats, ts_gaps, empty_program;
+    uint64_t next_ts;
+    bool any;
+    OpusDecoder *dec;
+    float *pcm;
+    size_t n, cap;
+    unsigned returns_max;
+};
+
+static void seen_init(struct seen *s, size_t frames)
+{
+    int err;
+    memset(s, 0, sizeof(*s));
+    s->dec = opus_decoder_create(FS, 1, &err);
+    s->cap = frames * FRAME;
+    s->pcm = calloc(s->cap, sizeof(float));
+}
+
+static void seen_free(struct seen *s)
+{
+    opus_decoder_destroy(s->dec);
+    free(s->pcm);
+}
+
+/* Drains all output; <seen> is indexed by space id. */
+static unsigned drain(struct mixthread *mt, struct seen *seen, unsigned nseen)
+{
+    uint64_t v;
+    (void)!read(mixthread_fd(mt), &v, sizeof(v));
+    struct mixthread_out o;
+    unsigned n = 0;
+    while (mixthread_next(mt, &o) == 1) {
+        n++;
+        if (o.space_id >= nseen) continue;
+        struct seen *s = &seen[o.space_id];
+        if (o.kind == MIXTHREAD_OUT_STATS) {
+            s->stats++;
+            continue;
+        }
+        if (s->any && o.mix.ts != s->next_ts) s->ts_gaps++;
+        s->any = true;
+        s->next_ts = o.mix.ts + FRAME;
+        s->ticks++;
+        if (!o.mix.program_len) s->empty_program++;
+        if (o.mix.returns > s->returns_max) s->returns_max = o.mix.returns;
+        for (unsigned r = 0; r < o.mix.returns; r++)
+            if (o.mix.ret[r].shared) CHECK(o.mix.ret[r].data == o.mix.program);
+        if (s->dec && s->n + FRAME <= s->cap) {
+            int k = opus_decode_float(s->dec, o.mix.program, (opus_int32)o.mix.program_len,
+                                      s->pcm + s->n, FRAME, 0);
+            if (k > 0) s->n += (size_t)k;
+        }
+    }
+    return n;
+}
+
+static double power_at(const float *x, size_t n, double f)
+{
+    double w = 2.0 * cos(2.0 * M_PI * f / FS), s1 = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s0 = x[i] + w * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    return (s1 * s1 + s2 * s2 - w * s1 * s2) / ((double)n * n);
+}
+
+static struct tone tone440, tone660;
+
+/* Two spaces of two speakers for 2 s at the real pace: every tick reaches
+ * the consumer for every space, in order, and the program holds the
+ * speakers' tones. */
+static void test_cadence_and_audio(void)
+{
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    cfg.stats_ticks = 10;
+    struct mixthread *mt = mixthread_new(&cfg);
+    CHECK(mt != NULL);
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    struct mixthread_space *sp[2];
+    for (unsigned i = 0; i < 2; i++) {
+        sp[i] = mixthread_space_add(mt, i, &mc);
+        CHECK(sp[i] != NULL);
+        CHECK_EQ(mixthread_speaker_add(mt, sp[i], 1), 0);
+        CHECK_EQ(mixthread_speaker_add(mt, sp[i], 2), 0);
+    }
+    struct seen seen[2];
+    seen_init(&seen[0], 200);
+    seen_init(&seen[1], 200);
+    CHECK_EQ(mixthread_start(mt), 0);
+    CHECK_EQ(mixthread_start(mt), -EALREADY);
+
+    uint64_t t0 = clock_mono_us();
+    unsigned sent = 0;
+    for (unsigned k = 0; k < 2 * SEC; k++) {
+        sleep_until_us(t0 + (uint64_t)k * 20000);
+        uint64_t now = clock_mono_us();
+        for (unsigned i = 0; i < 2; i++) {
+            CHECK_EQ(mixthread_push(mt, sp[i], 1, (uint16_t)k, k * FRAME, tone440.pkt[k % SEC],
+                                    tone440.len[k % SEC], now),
+                     0);
+            CHECK_EQ(mixthread_push(mt, sp[i], 2, (uint16_t)(k + 500), 7 + k * FRAME,
+                                    tone660.pkt[k % SEC], tone660.len[k % SEC], now),
+                     0);
+            sent += 2;
+        }
+        drain(mt, seen, 2);
+    }
+    uint64_t elapsed = clock_mono_us() - t0;
+    mixthread_stop(mt);
+    drain(mt, seen, 2);
+    struct mixthread_stats st;
+    mixthread_stats(mt, &st);
+    unsigned expect = (unsigned)(elapsed / 20000);
+    printf("cadence: %llu ticks in %llu ms (expected %u), misses %llu, skipped %llu, "
+           "work max %llu us, mean %llu us\n",
+           (unsigned long long)st.ticks, (unsigned long long)elapsed / 1000, expect,
+           (unsigned long long)st.deadline_misses, (unsigned long long)st.skipped_ticks,
+           (unsigned long long)st.work_us_max,
+           (unsigned long long)(st.ticks ? st.work_us_total / st.ticks : 0));
+    /* On the grid: ticks + skipped is the elapsed time, give or take one. */
+    CHECK(st.ticks + st.skipped_ticks + 2 >= expect && st.ticks + st.skipped_ticks <= expect + 2);
+    CHECK(st.ticks >= expect * 9 / 10);
+    CHECK_EQ(st.in_drops, 0);
+    CHECK_EQ(st.out_drops, 0);
+    CHECK_EQ(st.spaces, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        CHECK_EQ(seen[i].ticks, st.ticks);
+        CHECK_EQ(seen[i].ts_gaps, 0);
+        CHECK_EQ(seen[i].empty_program, 0);
+        CHECK_EQ(seen[i].returns_max, 2);
+        CHECK(seen[i].stats >= st.ticks / 10 - 1);
+        size_t n = seen[i].n > FS ? FS : seen[i].n; /* the last second */
+        const float *x = seen[i].pcm + seen[i].n - n;
+        double off = power_at(x, n, 550);
+        CHECK(power_at(x, n, 440) > 100 * off);
+        CHECK(power_at(x, n, 660) > 100 * off);
+    }
+    (void)sent;
+    seen_free(&seen[0]);
+    seen_free(&seen[1]);
+    mixthread_free(mt);
+}
+
+/* A producer pushing as fast as it can for 1 s: the queue fills, pushes
+ * are refused and counted at once (the producer never waits), the mix
+ * thread keeps its cadence, and the other space is untouched. */
+static void test_flood(void)
+{
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    cfg.in_queue_bytes_max = 16 * 1024;
+    struct mixthread *mt = mixthread_new(&cfg);
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    struct mixthread_space *flooded = mixthread_space_add(mt, 0, &mc);
+    struct mixthread_space *calm = mixthread_space_add(mt, 1, &mc);
+    CHECK(flooded && calm);
+    CHECK_EQ(mixthread_speaker_add(mt, flooded, 1), 0);
+    CHECK_EQ(mixthread_speaker_add(mt, calm, 1), 0);
+    struct seen seen[2];
+    seen_init(&seen[0], 100);
+    seen_init(&seen[1], 100);
+    CHECK_EQ(mixthread_start(mt), 0);
+
+    uint64_t t0 = clock_mono_us(), next_calm = t0;
+    uint64_t attempts = 0, refused = 0, calm_sent = 0, k = 0;
+    while (clock_mono_us() - t0 < 1000000) {
+        for (unsigned burst = 0; burst < 1000; burst++, attempts++) {
+            int rc = mixthread_push(mt, flooded, 1, (uint16_t)attempts, (uint32_t)attempts * FRAME,
+                                    tone440.pkt[attempts % SEC], tone440.len[attempts % SEC],
+                                    clock_mono_us());
+            if (rc == -ENOBUFS)
+                refused++;
+            else
+                CHECK_EQ(rc, 0);
+        }
+        uint64_t now = clock_mono_us();
+        if (now >= next_calm) { /* the calm speaker, on time */
+            CHECK_EQ(mixthread_push(mt, calm, 1, (uint16_t)k, (uint32_t)k * FRAME,
+                                    tone660.pkt[k % SEC], tone660.len[k % SEC], now),
+                     0);
+            k++;
+            calm_sent++;
+            next_calm += 20000;
+        }
+        drain(mt, seen, 2);
+    }
+    /* Commands still get through a full queue: they have a reserve. */
+    CHECK_EQ(mixthread_speaker_mute(mt, flooded, 1, true), 0);
+    uint64_t elapsed = clock_mono_us() - t0;
+    sleep_until_us(clock_mono_us() + 60000);
+    mixthread_stop(mt);
+    drain(mt, seen, 2);
+    struct mixthread_stats st;
+    mixthread_stats(mt, &st);
+    unsigned expect = (unsigned)(elapsed / 20000);
+    printf("flood: %llu pushes, %llu refused, %llu ticks (expected about %u), misses %llu, "
+           "skipped %llu, work max %llu us\n",
+           (unsigned long long)attempts, (unsigned long long)refused, (unsigned long long)st.ticks,
+           expect, (unsigned long long)st.deadline_misses, (unsigned long long)st.skipped_ticks,
+           (unsigned long long)st.work_us_max);
+    CHECK(refused > 0);
+    CHECK(refused < attempts);
+    CHECK_EQ(st.in_drops, refused);
+    CHECK(st.ticks + st.skipped_ticks + 2 >= expect);
+    CHECK(st.ticks >= expect * 8 / 10);
+    CHECK_EQ(seen[0].ts_gaps, 0);
+    CHECK_EQ(seen[1].ts_gaps, 0);
+    CHECK_EQ(seen[0].ticks, st.ticks);
+    CHECK_EQ(seen[1].ticks, st.ticks);
+    /* The calm space's speaker was heard throughout. */
+    size_t n = seen[1].n > FS / 2 ? FS / 2 : seen[1].n;
+    const float *x = seen[1].pcm + seen[1].n - n;
+    CHECK(power_at(x, n, 660) > 100 * power_at(x, n, 550));
+    (void)calm_sent;
+    seen_free(&seen[0]);
+    seen_free(&seen[1]);
+    mixthread_free(mt);
+}
+
+/* A consumer that stops reading: the output queue fills, ticks are dropped
+ * and counted, the thread keeps time; reading again gets fresh ticks. */
+static void test_slow_consumer(void)
+{
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    cfg.out_queue_bytes_max = 64 * 1024;
+    cfg.stats_ticks = 0;
+    struct mixthread *mt = mixthread_new(&cfg);
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    struct mixthread_space *sp[40];
+    for (unsigned i = 0; i < 40; i++) {
+        sp[i] = mixthread_space_add(mt, i, &mc);
+        CHECK(sp[i] != NULL);
+        CHECK_EQ(mixthread_speaker_add(mt, sp[i], 1), 0);
+    }
+    CHECK_EQ(mixthread_start(mt), 0);
+    uint64_t t0 = clock_mono_us();
+    for (unsigned k = 0; k < SEC; k++) { /* 1 s of speech, nobody reading */
+        sleep_until_us(t0 + (uint64_t)k * 20000);
+        for (unsigned i = 0; i < 40; i++)
+            mixthread_push(mt, sp[i], 1, (uint16_t)k, k * FRAME, tone440.pkt[k], tone440.len[k],
+                           clock_mono_us());
+    }
+    struct mixthread_stats st;
+    mixthread_stats(mt, &st);
+    uint64_t elapsed = clock_mono_us() - t0;
+    printf("slow consumer: %llu ticks in %llu ms, %llu space ticks dropped, misses %llu\n",
+           (unsigned long long)st.ticks, (unsigned long long)elapsed / 1000,
+           (unsigned long long)st.out_drops, (unsigned long long)st.deadline_misses);
+    CHECK(st.out_drops > 0);
+    CHECK(st.ticks + st.skipped_ticks + 2 >= elapsed / 20000);
+    /* Reading again: the queue drains and new ticks flow. */
+    static struct seen seen[40];
+    for (unsigned i = 0; i < 40; i++)
+        memset(&seen[i], 0, sizeof(seen[i]));
+    unsigned got = drain(mt, seen, 40);
+    CHECK(got > 0);
+    sleep_until_us(clock_mono_us() + 100000);
+    uint64_t drops_before = st.out_drops;
+    got = drain(mt, seen, 40);
+    CHECK(got >= 40 * 3);
+    mixthread_stats(mt, &st);
+    CHECK(st.out_drops - drops_before <= 40); /* at most the tick in flight */
+    mixthread_free(mt);
+}
+
+/* Spaces and speakers come and go while the thread runs, with packets in
+ * flight; nothing leaks or is used after free (ASan), and refusals are
+ * reported. */
+static void test_churn_and_limits(void)
+{
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    cfg.spaces_max = 4;
+    struct mixthread *mt = mixthread_new(&cfg);
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    CHECK_EQ(mixthread_start(mt), 0);
+    struct mixthread_space *sp[4] = {0};
+    struct seen seen[8];
+    memset(seen, 0, sizeof(seen));
+    for (unsigned round = 0; round < 60; round++) {
+        unsigned i = round % 4;
+        if (sp[i]) {
+            if (round % 3 == 0) {
+                CHECK_EQ(mixthread_space_remove(mt, sp[i]), 0);
+                sp[i] = NULL;
+            } else {
+                CHECK_EQ(mixthread_speaker_remove(mt, sp[i], round % 5), 0);
+            }
+        }
+        if (!sp[i]) {
+            sp[i] = mixthread_space_add(mt, i, &mc);
+            CHECK(sp[i] != NULL);
+        }
+        for (unsigned s = 0; s < 5; s++) {
+            int rc = mixthread_speaker_add(mt, sp[i], s);
+            CHECK(rc == 0 || rc == -ENOSPC);
+        }
+        for (unsigned s = 0; s < 5; s++)
+            mixthread_push(mt, sp[i], s, (uint16_t)round, round * FRAME, tone440.pkt[round % SEC],
+                           tone440.len[round % SEC], clock_mono_us());
+        mixthread_speaker_mute(mt, sp[i], 2, round % 2);
+        sleep_until_us(clock_mono_us() + 7000);
+        drain(mt, seen, 8);
+    }
+    errno = 0;
+    CHECK(mixthread_space_add(mt, 99, &mc) == NULL); /* spaces_max is 4 */
+    CHECK_EQ(errno, ENOSPC);
+    struct mixer_config bad = mc;
+    bad.program_bitrate_bps = 1;
+    CHECK(mixthread_space_remove(mt, sp[0]) == 0);
+    sp[0] = NULL;
+    errno = 0;
+    CHECK(mixthread_space_add(mt, 98, &bad) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    uint8_t big[JBUF_PAYLOAD_BYTES_MAX + 1] = {0};
+    CHECK_EQ(mixthread_push(mt, sp[1], 1, 1, 1, big, sizeof(big), clock_mono_us()), -EMSGSIZE);
+    /* 16 speakers at most per space. */
+    struct mixthread_space *full = mixthread_space_add(mt, 7, &mc);
+    CHECK(full != NULL);
+    for (unsigned s = 0; s < MIXER_SPEAKERS_MAX; s++)
+        CHECK_EQ(mixthread_speaker_add(mt, full, 100 + s), 0);
+    CHECK_EQ(mixthread_speaker_add(mt, full, 200), -ENOSPC);
+    sleep_until_us(clock_mono_us() + 60000);
+    drain(mt, seen, 8);
+    struct mixthread_stats st;
+    mixthread_stats(mt, &st);
+    CHECK_EQ(st.spaces, 4);
+    CHECK_EQ(st.in_oversize, 1);
+    CHECK(st.spaces_refused >= 1);
+    CHECK(st.speakers_refused >= 1);
+    CHECK(seen[7].ticks > 0);
+    CHECK_EQ(seen[7].returns_max, MIXER_SPEAKERS_MAX);
+    /* Stop with everything in place; free takes it all down. */
+    mixthread_free(mt);
+
+    /* Never started: spaces queued for adoption are freed too. */
+    mt = mixthread_new(&cfg);
+    struct mixthread_space *a = mixthread_space_add(mt, 1, &mc);
+    CHECK(a != NULL);
+    CHECK_EQ(mixthread_speaker_add(mt, a, 1), 0);
+    mixthread_push(mt, a, 1, 1, 1, tone440.pkt[0], tone440.len[0], clock_mono_us());
+    mixthread_free(mt);
+
+    struct mixthread_config badc = cfg;
+    badc.in_queue_bytes_max = 100;
+    errno = 0;
+    CHECK(mixthread_new(&badc) == NULL);
+    CHECK_EQ(errno, EINVAL);
+}
+
+int main(void)
+{
+    tone_make(&tone440, 440);
+    tone_make(&tone660, 660);
+    T_RUN(test_cadence_and_audio);
+    T_RUN(test_flood);
+    T_RUN(test_slow_consumer);
+    T_RUN(test_churn_and_limits);
+    T_DONE();
+}
