@@ -250,7 +250,7 @@ static void check_refused(const uint8_t *buf, size_t n, uint16_t code, const cha
 
 static void test_header_refusals(void)
 {
-    uint8_t buf[128], zero[200] = {0};
+    uint8_t buf[256], zero[200] = {0};
     size_t n;
 
     ws_parser_init(&wp, &lim);
