@@ -27,6 +27,8 @@ static const struct conf_key keys[] = {
      "data folder (created if missing)"},
     {"source_password", CONF_STR, offsetof(struct conf, source_password), "", 0, 0,
      "password for user 'source' (empty: a random one is made and printed)"},
+    {"rtp_listen", CONF_STR, offsetof(struct conf, rtp_listen), "127.0.0.1:0", 0, 0,
+     "UDP address:port for RTP/Opus into spaces (port 0 picks one; empty: off)"},
     {"demo", CONF_BOOL, offsetof(struct conf, demo), "on", 0, 0,
      "run the built-in test-signal source on /live/demo.opus"},
     K(workers, CONF_U32, "auto", 0, 256,
@@ -65,6 +67,9 @@ static const struct conf_key keys[] = {
     K(chunk_bytes_max, CONF_U32, "1048576", 1024, 1u << 30, "one chunk of a chunked source body"),
     K(source_read_bytes_max, CONF_U32, "65536", 4096, 1u << 24,
       "bytes read from one source per wakeup"),
+    K(stage_grace_ms, CONF_U32, "120000", 1000, 3600000,
+      "a speaker (or the host) who comes back within this keeps the slot (the space)"),
+    K(mix_bitrate_bps, CONF_U32, "32000", 6000, 256000, "bitrate of a space's program mix"),
 };
 
 #define KEYS_LEN (sizeof(keys) / sizeof(keys[0]))

@@ -19,6 +19,7 @@ struct conf {
     char listen[CONF_STR_MAX];
     char data_dir[CONF_STR_MAX];
     char source_password[CONF_STR_MAX];
+    char rtp_listen[CONF_STR_MAX];
     bool demo;
 
     /* processes */
@@ -53,6 +54,10 @@ struct conf {
     uint32_t mount_grace_ms;
     uint32_t chunk_bytes_max;
     uint32_t source_read_bytes_max;
+
+    /* spaces */
+    uint32_t stage_grace_ms;
+    uint32_t mix_bitrate_bps;
 };
 
 /* conf_defaults: fills every field with its default. */

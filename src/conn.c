@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "fanout.h"
 #include "http.h"
 #include "log.h"
+#include "stage.h"
 #include "server.h"
 #include "source.h"
 
@@ -73,6 +75,16 @@ void conn_close(struct conn *c)
         source_close(c->source);
         c->source = NULL;
         break;
+    case CONN_STAGE:
+        stage_detach(c->peer);
+        c->peer = NULL;
+        break;
+    case CONN_FILE:
+        conn_list_remove(&srv->files, c);
+        close(c->file->fd);
+        free(c->file);
+        c->file = NULL;
+        break;
     }
     srv->m.connections--;
     if (loop_defer(srv->loop, conn_free, c) < 0) conn_free(c); /* nothing can reach it now */
@@ -132,6 +144,58 @@ static void conn_linger(struct conn *c)
     linger_io(srv->loop, &c->io, LOOP_READ);
 }
 
+static void file_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    struct conn_file *f = c->file;
+    if (events & (LOOP_ERR | LOOP_HUP)) {
+        conn_close(c);
+        return;
+    }
+    while (f->left) {
+        off_t off = (off_t)f->off;
+        size_t want = f->left > (1u << 20) ? (1u << 20) : (size_t)f->left;
+        ssize_t n = sendfile(io->fd, f->fd, &off, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->since_ms = loop_now_ms(loop); /* progress: the stall clock restarts */
+        f->off += (uint64_t)n;
+        f->left -= (uint64_t)n;
+    }
+    conn_close(c);
+}
+
+void conn_send_file(struct conn *c, const char *hdr, size_t hdr_len, int fd, uint64_t off,
+                    uint64_t len)
+{
+    struct server *srv = c->srv;
+    if (!conn_write_all(c, hdr, hdr_len) || fd < 0) {
+        if (fd >= 0) close(fd);
+        conn_linger(c);
+        return;
+    }
+    struct conn_file *f = malloc(sizeof(*f));
+    if (!f) {
+        close(fd);
+        conn_close(c);
+        return;
+    }
+    f->fd = fd;
+    f->off = off;
+    f->left = len;
+    conn_end_request(c);
+    c->role = CONN_FILE;
+    c->file = f;
+    c->since_ms = loop_now_ms(srv->loop);
+    conn_list_append(&srv->files, c);
+    c->io.cb = file_io;
+    file_io(srv->loop, &c->io, LOOP_WRITE);
+}
+
 void conn_respond(struct conn *c, int status, const char *content_type, const char *body,
                   size_t body_len, bool head_only)
 {
@@ -174,6 +238,14 @@ static void request_fail(struct conn *c, int r)
     }
 }
 
+/* The most bytes a request may buffer: its header, or header and body once
+ * the route asked for a body. */
+static uint32_t request_cap(const struct conn *c)
+{
+    uint32_t cap = c->srv->conf.header_bytes_max + 1;
+    return c->want > cap ? c->want : cap;
+}
+
 /* request_input: <base>[0..have) is everything <c> sent so far. Routes a
  * complete request or answers a bad one (false), or asks for more (true). */
 static bool request_input(struct conn *c, char *base, uint32_t have)
@@ -184,6 +256,18 @@ static bool request_input(struct conn *c, char *base, uint32_t have)
     size_t plen = have < cap ? have : cap;
     int r = http_parse_request(base, plen, &srv->http_limits, &req);
     if (r > 0) {
+        /* Routes that need the whole body first (the API) say how much. */
+        const char *why;
+        int64_t body = server_body_bytes(srv, &req, &why);
+        if (body < 0) {
+            conn_reject(c, (int)-body, body == -413 ? REJ_BODY_TOO_LARGE : REJ_BAD_REQUEST, why,
+                        "");
+            return false;
+        }
+        if ((uint64_t)have - (uint64_t)r < (uint64_t)body) {
+            c->want = (uint32_t)(r + body);
+            return true;
+        }
         /* Routing ends the request phase, which frees c->buf, while the
          * route still reads the request and the bytes past it: when they
          * live in c->buf, it is freed only after the route returns. */
@@ -201,7 +285,7 @@ static bool request_input(struct conn *c, char *base, uint32_t have)
         request_fail(c, r);
         return false;
     }
-    if (have >= cap) {
+    if (have >= cap && !c->want) {
         request_fail(c, HTTP_HEADERS_TOO_LARGE);
         return false;
     }
@@ -212,9 +296,9 @@ static bool request_input(struct conn *c, char *base, uint32_t have)
  * REQUEST_BUF_STEP steps. false when out of memory (<c> is closed). */
 static bool keep_partial(struct conn *c, const char *base, uint32_t have)
 {
-    uint32_t cap = c->srv->conf.header_bytes_max + 1;
+    uint32_t cap = request_cap(c);
     if (!c->buf) {
-        uint32_t want = (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
+        uint32_t want = c->want ? c->want : (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
         if (want > cap) want = cap;
         c->buf = malloc(want);
         if (!c->buf) {
@@ -235,16 +319,16 @@ static void request_io(struct loop *loop, struct io *io, uint32_t events)
 {
     struct conn *c = io->data;
     struct server *srv = c->srv;
-    uint32_t cap = srv->conf.header_bytes_max + 1;
 
     /* A new socket reports writable at once: nothing to read yet. */
     if (!(events & (LOOP_READ | LOOP_RDHUP | LOOP_HUP | LOOP_ERR))) return;
     for (;;) {
         char *base;
         uint32_t have;
+        uint32_t cap = request_cap(c);
         if (c->buf) {
             if (c->buf_cap < cap) {
-                uint32_t want = c->buf_cap + REQUEST_BUF_STEP;
+                uint32_t want = c->want ? cap : c->buf_cap + REQUEST_BUF_STEP;
                 if (want > cap) want = cap;
                 char *nb = realloc(c->buf, want);
                 if (!nb) {
@@ -361,4 +445,10 @@ void conn_expire(struct server *srv, uint64_t now_ms)
     }
     while (srv->lingering.head && now_ms - srv->lingering.head->since_ms >= LINGER_MS)
         conn_close(srv->lingering.head);
+    /* Downloads are few: a full walk, closing those stalled too long. */
+    struct conn *next;
+    for (struct conn *c = srv->files.head; c; c = next) {
+        next = c->next;
+        if (now_ms - c->since_ms >= srv->conf.write_stall_ms) conn_close(c);
+    }
 }

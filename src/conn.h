@@ -24,7 +24,15 @@ struct chunk;
 struct source;
 struct http_request;
 
-enum conn_role { CONN_REQUEST, CONN_LISTENER, CONN_SOURCE, CONN_LINGER };
+enum conn_role { CONN_REQUEST, CONN_LISTENER, CONN_SOURCE, CONN_LINGER, CONN_STAGE, CONN_FILE };
+
+struct stage_peer;
+
+/* A file being sent (a recording): <fd> from <off>, <left> bytes to go. */
+struct conn_file {
+    int fd;
+    uint64_t off, left;
+};
 
 struct conn {
     struct io io;
@@ -36,6 +44,7 @@ struct conn {
     bool blocked;   /* listener: last write hit EAGAIN; waiting for EPOLLOUT */
     bool head_only; /* listener: HEAD request, close once the header is sent */
     uint32_t buf_len, buf_cap; /* request: partial header bytes in buf */
+    uint32_t want;             /* request: header + body bytes the route needs (0: header) */
     char *buf;
 
     /* listener cursor: <hold> (referenced) is being sent from <off>; after
@@ -47,7 +56,11 @@ struct conn {
     uint64_t seq;
     uint64_t stall_since_ms; /* when the socket last refused bytes; 0 if not blocked */
 
-    struct source *source;
+    union { /* by role */
+        struct source *source;    /* SOURCE */
+        struct stage_peer *peer;  /* STAGE */
+        struct conn_file *file;   /* FILE */
+    };
 };
 
 /* An intrusive FIFO of connections. */
@@ -82,6 +95,12 @@ void conn_reject(struct conn *c, int status, enum reject_reason why, const char 
 /* conn_respond: a complete small answer (status, type, body), then close. */
 void conn_respond(struct conn *c, int status, const char *content_type, const char *body,
                   size_t body_len, bool head_only);
+
+/* conn_send_file: writes the answer header <hdr>, then <len> bytes of <fd>
+ * from <off> as the socket takes them (the connection owns <fd>; -1: header
+ * only), then closes. */
+void conn_send_file(struct conn *c, const char *hdr, size_t hdr_len, int fd, uint64_t off,
+                    uint64_t len);
 
 /* conn_expire: closes requests past the header deadline and lingering
  * connections past theirs. Called by the housekeeping timer. */

@@ -9,6 +9,7 @@
 #include "mount.h"
 #include "ring.h"
 #include "server.h"
+#include "space.h"
 #include "workers.h"
 
 static const char *const reason_names[REJ__COUNT] = {
@@ -26,6 +27,7 @@ static const char *const reason_names[REJ__COUNT] = {
     [REJ_CONNECTION_CAP] = "connection_cap",
     [REJ_OUT_OF_MEMORY] = "out_of_memory",
     [REJ_HANDOFF] = "handoff_busy",
+    [REJ_BODY_TOO_LARGE] = "body_too_large",
 };
 
 const char *reject_reason_name(enum reject_reason r)
@@ -137,6 +139,45 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
         "Worker processes started again after they exited.", workers_restarts(srv));
     one(&b, "podium_handoffs_total", "counter",
         "Connections a worker handed to the origin (sources, /metrics, API).", m->handoffs);
+    one(&b, "podium_api_requests_total", "counter", "Requests under /api.", m->api_requests);
+    one(&b, "podium_api_errors_total", "counter", "API requests answered with a JSON error.",
+        m->api_errors);
+    one(&b, "podium_spaces_live", "gauge", "Spaces live now (being mixed).", space_live_count(srv));
+    one(&b, "podium_spaces_started_total", "counter", "Spaces that went live.", m->spaces_started);
+    one(&b, "podium_stage_joins_total", "counter", "Stage WebSockets accepted (host, speakers).",
+        m->stage_joins);
+    one(&b, "podium_stage_refused_total", "counter", "Stage joins refused: the stage was full.",
+        m->stage_refused);
+    one(&b, "podium_stage_audio_drops_total", "counter",
+        "Speaker packets dropped before the mix (queue full, oversize).", m->stage_audio_drops);
+    one(&b, "podium_stage_return_drops_total", "counter",
+        "Mix-minus packets dropped because a speaker's connection was full.",
+        m->stage_out_drops);
+    one(&b, "podium_stage_bad_messages_total", "counter",
+        "Malformed or refused stage messages (each closes or is ignored, counted here).",
+        m->stage_bad_messages);
+    one(&b, "podium_rtp_packets_total", "counter", "RTP datagrams received that parsed.",
+        m->rtp_packets);
+    one(&b, "podium_rtp_bad_total", "counter", "UDP datagrams on the RTP port that were not RTP.",
+        m->rtp_bad);
+    one(&b, "podium_rtp_unexpected_total", "counter",
+        "RTP datagrams from an address no space expects (dropped).", m->rtp_unexpected);
+    one(&b, "podium_recording_errors_total", "counter", "Recording writes or closes that failed.",
+        m->recording_errors);
+    {
+        struct space_mix_stats ms;
+        space_mix_stats(srv, &ms);
+        one(&b, "podium_mix_ticks_total", "counter", "20 ms mix ticks run.", ms.ticks);
+        one(&b, "podium_mix_deadline_misses_total", "counter",
+            "Mix ticks that started late or overran their 20 ms.", ms.deadline_misses);
+        one(&b, "podium_mix_skipped_ticks_total", "counter",
+            "Mix ticks skipped because the mix thread fell a whole period behind.",
+            ms.skipped_ticks);
+        one(&b, "podium_mix_input_drops_total", "counter",
+            "Speaker packets the mix thread's queues refused.", ms.in_drops);
+        one(&b, "podium_mix_work_seconds_total", "counter", "Time the mix thread spent mixing.",
+            ms.work_us / 1000000);
+    }
     one(&b, "podium_ring_bytes", "gauge", "Bytes held in published chunks.", chunk_live_bytes);
     one(&b, "podium_uptime_seconds", "gauge", "Seconds since start.",
         (loop_now_ms(srv->loop) - srv->started_ms) / 1000);

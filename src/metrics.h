@@ -22,6 +22,7 @@ enum reject_reason {
     REJ_CONNECTION_CAP,
     REJ_OUT_OF_MEMORY,
     REJ_HANDOFF,
+    REJ_BODY_TOO_LARGE,
     REJ__COUNT
 };
 
@@ -48,6 +49,18 @@ struct metrics {
     uint64_t grace_closes;     /* listeners closed when a mount's grace period ran out */
     uint64_t junk_from_listeners; /* listeners closed for sending data */
     uint64_t handoffs;         /* worker: connections handed to the origin */
+    uint64_t api_requests;     /* requests under /api */
+    uint64_t api_errors;       /* of which answered with a JSON error */
+    uint64_t spaces_started;   /* spaces that went live */
+    uint64_t stage_joins;      /* stage WebSockets accepted */
+    uint64_t stage_refused;    /* stage joins refused: the stage was full */
+    uint64_t stage_audio_drops; /* speaker packets dropped (mix queue full, oversize) */
+    uint64_t stage_out_drops;  /* mix-minus packets dropped (peer's output full) */
+    uint64_t stage_bad_messages; /* malformed or refused stage messages */
+    uint64_t recording_errors; /* recording writes or closes that failed */
+    uint64_t rtp_packets;      /* RTP datagrams that parsed */
+    uint64_t rtp_bad;          /* datagrams that were not RTP */
+    uint64_t rtp_unexpected;   /* RTP from an address no space expects */
     uint64_t rejects[REJ__COUNT];
 };
 

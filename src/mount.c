@@ -222,7 +222,8 @@ void mount_housekeeping(struct server *srv, uint64_t now_ms)
 {
     for (uint32_t i = 0; i < srv->mounts_len;) {
         struct mount *m = srv->mounts[i];
-        if (m->source || m->relayed || now_ms - m->orphan_since_ms < srv->conf.mount_grace_ms) {
+        if (m->source || m->relayed || m->space ||
+            now_ms - m->orphan_since_ms < srv->conf.mount_grace_ms) {
             i++;
             continue;
         }

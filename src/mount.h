@@ -27,6 +27,7 @@ struct mount {
     char name[MOUNT_NAME_BYTES_MAX + 1]; /* NAME of /live/NAME.opus */
     uint32_t id;  /* the origin's number for it, carried by relay frames */
     bool relayed; /* pages come from the origin over the relay (worker side) */
+    struct space_rt *space; /* fed by a space's mix (origin side) */
     struct server *srv;
     struct ring ring;
     struct chunk *prelude; /* HTTP answer + header pages; NULL until a head arrived */

@@ -13,13 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "edge.h"
 #include "fanout.h"
 #include "log.h"
 #include "mount.h"
 #include "net.h"
 #include "relay.h"
+#include "rtp.h"
 #include "source.h"
+#include "space.h"
 #include "testsig.h"
 #include "web.h"
 #include "workers.h"
@@ -41,6 +44,7 @@ static void on_housekeeping(struct loop *loop, struct timer *t)
     conn_expire(srv, now);
     source_expire(srv, now);
     mount_housekeeping(srv, now);
+    space_housekeeping(srv, now);
     if (srv->role == SERVER_WORKER) edge_send_stats(srv);
     timer_start(loop, t, HOUSEKEEPING_MS);
 }
@@ -135,7 +139,35 @@ static void route_listener(struct conn *c, const struct http_request *req, const
 static bool origin_only(const struct http_request *req)
 {
     if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) return true;
+    if (api_is(req->path, req->path_len)) return true;
     return req->path_len == 8 && !memcmp(req->path, "/metrics", 8);
+}
+
+int64_t server_body_bytes(const struct server *srv, const struct http_request *req,
+                          const char **why)
+{
+    if (srv->role == SERVER_WORKER || !api_is(req->path, req->path_len)) return 0;
+    if (http_method_is(req, "GET") || http_method_is(req, "HEAD")) return 0;
+    if (http_find_header(req, "Transfer-Encoding")) {
+        *why = "send the body with Content-Length";
+        return -411;
+    }
+    const struct http_header *cl = http_find_header(req, "Content-Length");
+    if (!cl) return 0;
+    uint64_t n = 0;
+    if (cl->value_len == 0 || cl->value_len > 9) goto bad;
+    for (size_t i = 0; i < cl->value_len; i++) {
+        if (cl->value[i] < '0' || cl->value[i] > '9') goto bad;
+        n = n * 10 + (uint64_t)(cl->value[i] - '0');
+    }
+    if (n > API_BODY_BYTES_MAX) {
+        *why = "request body too large";
+        return -413;
+    }
+    return (int64_t)n;
+bad:
+    *why = "bad Content-Length";
+    return -400;
 }
 
 void server_route(struct conn *c, const struct http_request *req, const char *raw,
@@ -152,6 +184,10 @@ void server_route(struct conn *c, const struct http_request *req, const char *ra
         edge_handoff(c, raw, raw_len);
         return;
     }
+    if (api_is(p, pl)) {
+        api_route(c, req, rest, rest_len);
+        return;
+    }
     if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) {
         if (!mount_from_path(p, pl, name)) {
             conn_reject(c, 404, REJ_NOT_FOUND, "sources publish to /live/NAME.opus", "");
@@ -162,7 +198,7 @@ void server_route(struct conn *c, const struct http_request *req, const char *ra
     }
     if (!is_get_or_head(req, &head)) {
         conn_reject(c, 405, REJ_METHOD, "method not allowed",
-                    "Allow: GET, HEAD, PUT, SOURCE\r\n");
+                    "Allow: GET, HEAD, PUT, SOURCE, POST, DELETE\r\n");
         return;
     }
     if (mount_from_path(p, pl, name)) {
@@ -288,6 +324,8 @@ int server_init(struct server *srv, const struct conf *conf)
     }
     if (init_common(srv) < 0) return -1;
 
+    if (space_system_init(srv) < 0 || rtp_open(srv) < 0) return -1;
+
     uint32_t nworkers = workers_count(srv, srv->connections_max);
     if (nworkers) {
         srv->role = SERVER_ORIGIN;
@@ -372,6 +410,9 @@ void server_destroy(struct server *srv)
         if (srv->listen_io.fd >= 0) close(srv->listen_io.fd);
         while (srv->requests.head) conn_close(srv->requests.head);
         while (srv->lingering.head) conn_close(srv->lingering.head);
+        while (srv->files.head) conn_close(srv->files.head);
+        rtp_close(srv);
+        space_system_stop(srv);
         while (srv->sources) conn_close(srv->sources->conn);
         for (uint32_t i = 0; i < srv->mounts_len; i++) {
             struct mount *m = srv->mounts[i];

@@ -15,6 +15,8 @@
 struct mount;
 struct relay;
 struct source;
+struct space_sys;
+struct store;
 struct testsig;
 struct workers;
 
@@ -49,11 +51,16 @@ struct server {
 
     struct conn_list requests; /* reading headers, by arrival */
     struct conn_list lingering;
+    struct conn_list files; /* sending a file (recordings) */
     struct source *sources;
     struct mount **mounts;
     uint32_t mounts_len;
 
     struct testsig *testsig;
+    struct store *store;       /* ORIGIN, SINGLE: spaces and recordings */
+    struct space_sys *spaces;  /* ORIGIN, SINGLE: live spaces and the mix thread */
+    struct io rtp_io;          /* ORIGIN, SINGLE: RTP/Opus into spaces */
+    uint16_t rtp_port;
     struct metrics m;
 };
 
@@ -72,6 +79,12 @@ void server_destroy(struct server *srv);
  * read so far; the header section is its first <head_len> bytes. */
 void server_route(struct conn *c, const struct http_request *req, const char *raw,
                   size_t raw_len, size_t head_len);
+
+/* server_body_bytes: how many body bytes the route of <req> needs before it
+ * runs: 0 (none, or the route streams it), the Content-Length, or -status
+ * (-411, -413, -400) with a one-line reason in *why. */
+int64_t server_body_bytes(const struct server *srv, const struct http_request *req,
+                          const char **why);
 
 /* server_resume_accept: connections freed up; accept again if paused. */
 void server_resume_accept(struct server *srv);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "space.h"
+#include "store.h"
 #include "mount.h"
 #include "server.h"
 
@@ -25,7 +27,23 @@ static int on_head(void *ctx, const struct opus_head *h)
 static void on_packet(void *ctx, const uint8_t *pkt, uint32_t len, int samples)
 {
     struct source *s = ctx;
-    mount_packet(s->mount, pkt, len, samples);
+    if (s->space) space_source_packet(s, pkt, len, samples);
+    else mount_packet(s->mount, pkt, len, samples);
+}
+
+struct conn *source_conn(struct source *s)
+{
+    return s->conn;
+}
+
+struct space_rt *source_space(struct source *s)
+{
+    return s->space;
+}
+
+void source_set_space(struct source *s, struct space_rt *sp)
+{
+    s->space = sp;
 }
 
 static const struct ogg_in_ops ingest_ops = {on_head, on_packet};
@@ -48,7 +66,12 @@ void source_close(struct source *s)
     ogg_in_free(&s->in);
     log_info("source for /live/%s.opus left after %llu bytes", s->mount->name,
              (unsigned long long)s->bytes);
-    mount_source_left(s->mount);
+    if (s->space) {
+        space_source_detach(s);
+        s->mount->source = NULL;
+    } else {
+        mount_source_left(s->mount);
+    }
     srv->m.sources--;
     free(s);
 }
@@ -142,13 +165,19 @@ static void attach(struct conn *c, struct mount *m, struct source *s)
     io_set(srv->loop, &c->io, LOOP_READ | LOOP_RDHUP);
 }
 
-static bool password_ok(const struct server *srv, const struct http_request *req)
+/* User "source" with the server's source password, or, for a space's
+ * mount, with the space's host key. */
+static bool password_ok(const struct server *srv, const struct http_request *req,
+                        const char *name)
 {
     char buf[512];
     const char *user, *pass;
     const struct http_header *h = http_find_header(req, "Authorization");
     if (!h || http_basic_auth(h->value, h->value_len, buf, sizeof(buf), &user, &pass) < 0)
         return false;
+    if (srv->store && !strcmp(user, "source") &&
+        store_host_key_verify(srv->store, name, pass, strlen(pass)))
+        return true;
     const char *want = srv->conf.source_password;
     size_t wl = strlen(want), pl = strlen(pass);
     /* Constant time in the password's length: no early exit on a mismatch. */
@@ -161,7 +190,7 @@ void source_start(struct conn *c, const struct http_request *req, const char *na
                   const char *body, size_t body_len)
 {
     struct server *srv = c->srv;
-    if (!password_ok(srv, req)) {
+    if (!password_ok(srv, req, name)) {
         conn_reject(c, 401, REJ_UNAUTHORIZED, "source credentials required (user 'source')",
                     "WWW-Authenticate: Basic realm=\"podium\"\r\n");
         return;
@@ -190,14 +219,25 @@ void source_start(struct conn *c, const struct http_request *req, const char *na
         conn_reject(c, 409, REJ_MOUNT_BUSY, "mount already has a live source", "");
         return;
     }
-    if (!m) m = mount_get(srv, name);
-    if (!m) {
-        conn_reject(c, 503, REJ_MOUNT_CAP, "too many mounts", "Retry-After: 30\r\n");
-        return;
-    }
     struct source *s = calloc(1, sizeof(*s));
     if (!s) {
         conn_reject(c, 503, REJ_OUT_OF_MEMORY, "out of memory", "Retry-After: 5\r\n");
+        return;
+    }
+    /* The mount of a space: the source joins the space's mix. */
+    int e = space_source_attach(srv, name, s);
+    if (e == -EINVAL || e == -ENOSPC || e == -EBUSY || e == -ENOMEM) {
+        free(s);
+        if (e == -EINVAL) conn_reject(c, 410, REJ_NOT_FOUND, "the space has ended", "");
+        else if (e == -EBUSY) conn_reject(c, 409, REJ_MOUNT_BUSY, "space has a source", "");
+        else conn_reject(c, 503, REJ_MOUNT_CAP, "the stage is full", "Retry-After: 30\r\n");
+        return;
+    }
+    if (e == 0) m = mount_find(srv, name);
+    if (!m) m = mount_get(srv, name);
+    if (!m) {
+        free(s);
+        conn_reject(c, 503, REJ_MOUNT_CAP, "too many mounts", "Retry-After: 30\r\n");
         return;
     }
     conn_end_request(c);

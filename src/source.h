@@ -24,7 +24,12 @@ struct source {
     uint64_t last_data_ms;
     uint64_t bytes;
     struct source *prev, *next; /* server's source list */
+    struct space_rt *space;     /* the space whose mix this source joins, or NULL */
 };
+
+struct conn *source_conn(struct source *s);
+struct space_rt *source_space(struct source *s);
+void source_set_space(struct source *s, struct space_rt *sp);
 
 /* source_start: a PUT or SOURCE request for /live/<name>.opus. Checks auth
  * (401), the mount (409, 503), then takes over the connection; <body> holds

@@ -46,7 +46,11 @@ def test_env_password():
     tmp = tempfile.mkdtemp()
     p = track(subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data", tmp + "/d",
                                 "--no-demo"], env=env, stderr=subprocess.PIPE, text=True))
-    line = p.stderr.readline()
+    line = ""
+    for _ in range(10):  # a few info lines may come first
+        line = p.stderr.readline()
+        if "listening on" in line:
+            break
     port = int(re.search(r"listening on http://127.0.0.1:(\d+)", line).group(1))
     src = ffmpeg_source(port, "env", password="from-env")
     try:
@@ -81,7 +85,9 @@ def test_defaults():
     cwd = tempfile.mkdtemp()
     p = track(subprocess.Popen([BIN, "serve"], cwd=cwd, stderr=subprocess.PIPE, text=True))
     try:
-        lines = [p.stderr.readline() for _ in range(2)]
+        lines = []
+        while len(lines) < 10 and not any("listening on" in l for l in lines):
+            lines.append(p.stderr.readline())
         assert any("listening on http://127.0.0.1:8000" in l for l in lines), lines
         assert any("source password" in l for l in lines), "a random password is shown"
         assert os.path.isdir(os.path.join(cwd, "podium-data"))

@@ -1,0 +1,254 @@
+"""Stage: spaces API, speakers over WebSocket mixed once with libopus, the
+mix-minus back to each speaker, an ffmpeg PUT and an ffmpeg RTP source in the
+same mix, loss and reordering, reconnects within the grace period, and a
+crash-safe recording."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from lib import Podium, Listener, ogg_pages, run, track, wait_for
+from stagelib import (Stage, api, create_space, decode_pcm, has_tone, invite, opus_tone, play,
+                      write_ogg_opus)
+
+TMP = tempfile.mkdtemp(prefix="podium-stage-")
+TONE = {}
+
+
+def tone(freq):
+    if freq not in TONE:
+        TONE[freq] = opus_tone(freq, 6, TMP)
+    return TONE[freq]
+
+
+def capture(listener, path):
+    with open(path, "wb") as f:
+        f.write(listener.body)
+    return path
+
+
+def audio_pages(body):
+    return [p for p in ogg_pages(body) if p[3] >= 2]
+
+
+def test_api_errors():
+    with Podium() as srv:
+        assert api(srv, "POST", "/api/spaces", {"description": "no title"})[0] == 400
+        st, doc = api(srv, "POST", "/api/spaces", {"title": "x", "nope": 1})
+        assert st == 400 and doc["error"] == "bad_json" and "nope" in doc["reason"], doc
+        st, doc = api(srv, "POST", "/api/spaces", {"title": "x", "access": "vip"})
+        assert st == 400 and doc["reason"], doc
+        assert api(srv, "GET", "/api/spaces/AAAAAAAAAAAA")[0] == 404
+        assert api(srv, "GET", "/api/nothing")[0] == 404
+        sid, key = create_space(srv)
+        st, doc = api(srv, "POST", f"/api/spaces/{sid}/end", {}, key="wrong")
+        assert st == 401 and doc["error"] == "unauthorized", doc
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}")
+        assert st == 200 and doc["state"] == "scheduled" and doc["stream"]["ogg"].endswith(".opus")
+        st, doc = api(srv, "GET", "/api/spaces?limit=1")
+        assert st == 200 and len(doc["spaces"]) == 1 and doc["next"], doc
+        assert api(srv, "GET", "/api/spaces?limit=0")[0] == 400
+        # A stage join without credentials, with a bad token, to a missing space
+        st = Stage(srv.port, sid, "")
+        assert st.status == 401, st.status
+        st = Stage(srv.port, sid, "x" * 43)
+        assert st.status == 403, st.status
+        # an oversized body is refused before it is read
+        status, _, _ = __import__("lib").http_request(
+            srv.port, "/api/spaces", "POST", {"Content-Length": "999999"}, b"")
+        assert status == 413, status
+        st, doc = api(srv, "POST", f"/api/spaces/{sid}/end", {}, key=key)
+        assert st == 200 and doc["state"] == "ended", doc
+        st = Stage(srv.port, sid, key)
+        assert st.status == 410, st.status
+
+
+def test_two_speakers_mix_and_mix_minus():
+    with Podium(config={"workers": 2}) as srv:
+        sid, key = create_space(srv, "Two tones")
+        _, token = invite(srv, sid, key, "guest")
+        host = Stage(srv.port, sid, key)
+        guest = Stage(srv.port, sid, token)
+        assert host.status == 101 and guest.status == 101
+        play([(host, tone(440)), (guest, tone(660))], 0.6)
+        lis = Listener(srv.port, sid)
+        assert lis.status == 200
+        play([(host, tone(440)), (guest, tone(660))], 4.0, every=lambda: lis.pump(0.0))
+        lis.pump(1.0)
+        for st in (host, guest):
+            st.pump()
+        mix = decode_pcm(capture(lis, os.path.join(TMP, "mix.opus")))
+        assert len(mix) > 8000 * 3, len(mix)
+        for f in (440, 660):
+            ok, why = has_tone(mix[8000:], f)
+            assert ok, (f, why)
+        # Each speaker hears the other, not itself.
+        for st, own, other, name in ((host, 440, 660, "host"), (guest, 660, 440, "guest")):
+            assert len(st.audio) > 100, (name, len(st.audio))
+            path = os.path.join(TMP, f"ret-{name}.opus")
+            write_ogg_opus(path, st.audio[-150:])
+            pcm = decode_pcm(path)[4000:]
+            ok, why = has_tone(pcm, other)
+            assert ok, (name, "hears", other, why)
+            ok, why = has_tone(pcm, own)
+            assert not ok, (name, "hears itself", own, why)
+        types = [e["type"] for e in host.events]
+        assert "hello" in types and "joined" in types, types
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}")
+        assert doc["state"] == "live" and {s["speaker"] for s in doc["stage"]} >= {"host"}, doc
+        assert srv.metric("podium_mix_ticks_total") > 100
+        host.close()
+        guest.close()
+
+
+def test_loss_and_reordering_leave_no_gap():
+    with Podium() as srv:
+        sid, key = create_space(srv, "Lossy")
+        host = Stage(srv.port, sid, key)
+        lis = Listener(srv.port, sid)
+
+        def mangle(i):
+            if i % 10 == 3:
+                return []            # 10 % lost
+            if i % 10 == 5:
+                return []            # held back ...
+            if i % 10 == 6:
+                return [i, i - 1]    # ... and sent after the next one
+            return [i]
+        play([(host, tone(440))], 5.0, every=lambda: lis.pump(0.0), mangle=mangle)
+        lis.pump(1.0)
+        pages = audio_pages(lis.body)
+        seqs = [p[3] for p in pages]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "program pages continuous"
+        pcm = decode_pcm(capture(lis, os.path.join(TMP, "lossy.opus")))
+        body = pcm[8000:-12000]  # past the start and the silence after the speaker stops
+        win = 800  # 100 ms windows at 8 kHz
+        quiet = [i for i in range(0, len(body) - win, win)
+                 if max(abs(x) for x in body[i:i + win]) < 1000]
+        assert not quiet, f"silent 100 ms windows at {quiet[:5]}"
+        ok, why = has_tone(body, 440)
+        assert ok, why
+        host.close()
+
+
+def test_put_and_rtp_sources_mixed():
+    with Podium(config={"workers": 2}) as srv:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        rtp_local = udp.getsockname()[1]
+        udp.close()
+        sid, key = create_space(srv, "Music bed and RTP", rtp_source="127.0.0.1",
+                                rtp_port=rtp_local)
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}")
+        rtp_port = doc["rtp"]["port"]
+        assert rtp_port > 0, doc
+        put = track(subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i",
+             "sine=f=440:sample_rate=48000", "-t", "12", "-ac", "1", "-c:a", "libopus", "-b:a",
+             "32k", "-frame_duration", "20", "-page_duration", "100000", "-f", "ogg",
+             "-content_type", "audio/ogg",
+             f"icecast://source:{key}@127.0.0.1:{srv.port}/live/{sid}.opus"],
+            stderr=subprocess.PIPE))
+        rtp = track(subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i",
+             "sine=f=660:sample_rate=48000", "-t", "12", "-ac", "1", "-c:a", "libopus", "-b:a",
+             "32k", "-frame_duration", "20", "-f", "rtp",
+             f"rtp://127.0.0.1:{rtp_port}?localport={rtp_local}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        try:
+            wait_for(lambda: srv.metric("podium_rtp_packets_total") > 20, 10, "RTP arriving")
+            time.sleep(1.0)
+            lis = Listener(srv.port, sid)
+            lis.pump(4.0)
+            pcm = decode_pcm(capture(lis, os.path.join(TMP, "two-sources.opus")))
+            for f in (440, 660):
+                ok, why = has_tone(pcm[8000:], f)
+                assert ok, (f, why)
+            assert srv.metric("podium_rtp_unexpected_total") == 0
+            # RTP from anywhere else is dropped and counted.
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for i in range(5):
+                u.sendto(bytes([0x80, 111, 0, i]) + bytes(8) + b"\xfc\xff\xfe", ("127.0.0.1", rtp_port))
+            u.sendto(b"not rtp", ("127.0.0.1", rtp_port))
+            u.close()
+            srv.wait_metric("podium_rtp_unexpected_total", lambda v: v == 5, timeout=5)
+            srv.wait_metric("podium_rtp_bad_total", lambda v: v == 1, timeout=5)
+        finally:
+            for p in (put, rtp):
+                p.kill()
+                p.wait()
+
+
+def test_reconnect_within_grace_keeps_space_and_listeners():
+    with Podium(config={"workers": 2}) as srv:
+        sid, key = create_space(srv, "Flaky host")
+        _, token = invite(srv, sid, key, "guest")
+        host = Stage(srv.port, sid, key)
+        guest = Stage(srv.port, sid, token)
+        lis = Listener(srv.port, sid)
+        play([(host, tone(440)), (guest, tone(660))], 1.5, every=lambda: lis.pump(0.0))
+        host.s.close()     # both drop without a goodbye
+        guest.s.close()
+        lis.pump(2.0)      # silence, but the stream goes on
+        host = Stage(srv.port, sid, key)
+        guest = Stage(srv.port, sid, token)
+        assert host.status == 101 and guest.status == 101
+        play([(host, tone(440)), (guest, tone(660))], 2.0, every=lambda: lis.pump(0.0))
+        lis.pump(1.0)
+        assert lis.pump(0.5) is not None, "the listener was never disconnected"
+        seqs = [p[3] for p in audio_pages(lis.body)]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}")
+        assert doc["state"] == "live", doc
+        names = sorted(s["speaker"] for s in doc["stage"])
+        assert names.count("host") == 1 and len(names) == 2, names  # same slots
+        host.close()
+        guest.close()
+
+
+def test_kill9_recording_survives_and_is_served():
+    srv = Podium(config={"workers": 0})
+    srv.start()
+    try:
+        sid, key = create_space(srv, "Crash")
+        host = Stage(srv.port, sid, key)
+        play([(host, tone(440))], 4.0)
+        t_kill = time.time()
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+        host.s.close()
+        # Restart on the same data folder.
+        srv.proc = None
+        srv.start()
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}")
+        assert st == 200 and doc["state"] == "ended", doc
+        status, h, body = __import__("lib").http_request(
+            srv.port, f"/api/spaces/{sid}/recording", timeout=10)
+        assert status == 200 and h["content-type"] == "audio/ogg", (status, h)
+        path = os.path.join(TMP, "crash.opus")
+        with open(path, "wb") as f:
+            f.write(body)
+        pcm = decode_pcm(path)
+        secs = len(pcm) / 8000
+        assert secs >= 4.0 - 1.0 - 0.3, f"recording holds {secs:.2f}s of ~4 s sent"
+        ok, why = has_tone(pcm, 440)
+        assert ok, why
+        status, h, part = __import__("lib").http_request(
+            srv.port, f"/api/spaces/{sid}/recording", headers={"Range": "bytes=0-99"})
+        assert status == 206 and len(part) == 100 and part == body[:100], (status, h)
+        assert h["content-range"] == f"bytes 0-99/{len(body)}", h
+        status, _, _ = __import__("lib").http_request(
+            srv.port, f"/api/spaces/{sid}/recording", headers={"Range": f"bytes={len(body) + 5}-"})
+        assert status == 416
+        del t_kill
+    finally:
+        srv.cleanup()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run([test_api_errors, test_two_speakers_mix_and_mix_minus,
+                          test_loss_and_reordering_leave_no_gap, test_put_and_rtp_sources_mixed,
+                          test_reconnect_within_grace_keeps_space_and_listeners,
+                          test_kill9_recording_survives_and_is_served]))
