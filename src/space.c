@@ -600,6 +600,47 @@ static void raise_hand(struct conn *c, const char *id, const char *body, size_t 
     }
 }
 
+/* GET .../hands (host): the raised hands, oldest first. The host answers
+ * one by inviting (POST .../speakers) and lowers it with ?lower=ID. */
+static void list_hands(struct conn *c, const struct http_request *req, const char *id)
+{
+    struct space_rt *sp = rt_find(c->srv, id);
+    const char *tok, *v;
+    size_t tl, vl;
+    if (!bearer_or_token(req, &tok, &tl) || !store_host_key_verify(c->srv->store, id, tok, tl))
+        return api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    if (!sp) return api_error(c, 409, "not_live", "hands are raised in a live space");
+    if (http_query_param(req->query, req->query_len, "lower", &v, &vl)) {
+        uint32_t want = (uint32_t)strtoul(v, NULL, 10);
+        for (uint32_t i = 0; i < sp->hands_len; i++)
+            if (sp->hands[i].id == want) {
+                memmove(&sp->hands[i], &sp->hands[i + 1],
+                        (sp->hands_len - i - 1) * sizeof(sp->hands[0]));
+                sp->hands_len--;
+                break;
+            }
+    }
+    char buf[SPACE_HANDS_MAX * 200 + 64];
+    struct json_writer w;
+    json_w_init(&w, buf, sizeof(buf));
+    json_w_object_begin(&w);
+    json_w_key(&w, "hands");
+    json_w_array_begin(&w);
+    for (uint32_t i = 0; i < sp->hands_len; i++) {
+        json_w_object_begin(&w);
+        json_w_key(&w, "hand");
+        json_w_int(&w, sp->hands[i].id);
+        json_w_key(&w, "name");
+        json_w_str(&w, sp->hands[i].name);
+        json_w_object_end(&w);
+    }
+    json_w_array_end(&w);
+    json_w_object_end(&w);
+    int n = json_w_finish(&w);
+    if (n < 0) return api_error(c, 500, "internal", "answer too large");
+    conn_respond(c, 200, "application/json", buf, (size_t)n, false);
+}
+
 bool space_route(struct conn *c, const struct http_request *req, const char *id,
                  const char *seg, size_t seg_len, const char *body, size_t body_len)
 {
@@ -615,8 +656,9 @@ bool space_route(struct conn *c, const struct http_request *req, const char *id,
         return true;
     }
     if (seg_len == 5 && !memcmp(seg, "hands", 5)) {
-        if (!http_method_is(req, "POST")) api_error(c, 405, "method", "POST");
-        else raise_hand(c, id, body, body_len);
+        if (http_method_is(req, "POST")) raise_hand(c, id, body, body_len);
+        else if (get) list_hands(c, req, id);
+        else api_error(c, 405, "method", "POST (raise) or GET (host: the list)");
         return true;
     }
     return false;

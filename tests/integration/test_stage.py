@@ -208,6 +208,73 @@ def test_reconnect_within_grace_keeps_space_and_listeners():
         guest.close()
 
 
+def test_bad_stage_input_and_full_stage():
+    with Podium(config={"stage_grace_ms": 1000}) as srv:
+        sid, key = create_space(srv, "Hostile")
+        host = Stage(srv.port, sid, key)
+        lis = Listener(srv.port, sid)
+        play([(host, tone(440))], 0.5, every=lambda: lis.pump(0.0))
+        # not an audio message: closed with 1003, counted
+        _, tok = invite(srv, sid, key, "bad1")
+        bad = Stage(srv.port, sid, tok)
+        bad.send_frame(2, b"\x07garbage")
+        wait_for(lambda: bad.pump() or bad.closed, 5, "close")
+        assert bad.closed and bad.closed[1] == 1003, bad.closed
+        # an unmasked frame is a protocol error: 1002
+        _, tok = invite(srv, sid, key, "bad2")
+        bad = Stage(srv.port, sid, tok)
+        bad.s.setblocking(True)
+        bad.s.sendall(bytes([0x82, 3, 1, 2, 3]))
+        bad.s.setblocking(False)
+        wait_for(lambda: bad.pump() or bad.closed, 5, "close")
+        assert bad.closed and bad.closed[1] == 1002, bad.closed
+        # a frame over the limit: 1009
+        _, tok = invite(srv, sid, key, "bad3")
+        bad = Stage(srv.port, sid, tok)
+        bad.send_frame(2, b"\x01" + bytes(6) + bytes(5000))
+        wait_for(lambda: bad.pump() or bad.closed, 5, "close")
+        assert bad.closed and bad.closed[1] == 1009, bad.closed
+        # non-Opus bytes inside an audio message: counted by the mixer, no harm
+        _, tok = invite(srv, sid, key, "noise")
+        noise = Stage(srv.port, sid, tok)
+        for i in range(20):
+            noise.send_audio(i, i * 960, bytes([0xff]) * 40)
+        assert srv.metric("podium_stage_bad_messages_total") >= 3
+        # the stage holds 16: the rest get 503 with a reason
+        peers = []
+        for i in range(20):
+            _, tok = invite(srv, sid, key, f"p{i}")
+            st = Stage(srv.port, sid, tok)
+            peers.append(st)
+        codes = [p.status for p in peers]
+        assert 503 in codes and codes.count(101) >= 10, codes
+        # hands: raised by a listener, seen by the host, lowered
+        st, doc = api(srv, "POST", f"/api/spaces/{sid}/hands", {"name": "Ann"})
+        assert st == 202 and doc["name"] == "Ann", doc
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}/hands", key=key)
+        assert st == 200 and [h["name"] for h in doc["hands"]] == ["Ann"], doc
+        hand = doc["hands"][0]["hand"]
+        assert api(srv, "GET", f"/api/spaces/{sid}/hands")[0] == 401
+        st, doc = api(srv, "GET", f"/api/spaces/{sid}/hands?lower={hand}", key=key)
+        assert doc["hands"] == [], doc
+        host.pump()
+        assert any(e.get("type") == "hand" for e in host.events), host.events
+        # through all of it the audience heard the host without a gap
+        lis.pump(1.0)
+        seqs = [p[3] for p in audio_pages(lis.body)]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        for p in peers:
+            p.s.close()
+        noise.s.close()
+        # the host goes away: past stage_grace_ms the space ends, listeners get a FIN
+        host.s.close()
+        wait_for(lambda: api(srv, "GET", f"/api/spaces/{sid}")[1]["state"] == "ended", 10,
+                 "space ended after the host's grace")
+        lis.s.settimeout(5)
+        ended = lis.pump(4.0)
+        assert ended is None or lis.pump(1.0) is None, "listener closed after the end"
+
+
 def test_kill9_recording_survives_and_is_served():
     srv = Podium(config={"workers": 0})
     srv.start()
@@ -251,4 +318,5 @@ if __name__ == "__main__":
     raise SystemExit(run([test_api_errors, test_two_speakers_mix_and_mix_minus,
                           test_loss_and_reordering_leave_no_gap, test_put_and_rtp_sources_mixed,
                           test_reconnect_within_grace_keeps_space_and_listeners,
+                          test_bad_stage_input_and_full_stage,
                           test_kill9_recording_survives_and_is_served]))
