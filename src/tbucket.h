@@ -19,7 +19,7 @@
 
 /* Upper bounds that keep rate * elapsed inside 64 bits. */
 #define TBUCKET_RATE_MTOK_PER_S_MAX 1000000000u /* 1,000,000 tokens/s */
-#define TBUCKET_BURST_MAX 1000000u               /* tokens */
+#define TBUCKET_BURST_MAX 1000000u              /* tokens */
 
 struct tbucket_conf {
     uint32_t rate_mtok_per_s; /* refill, milli-tokens per second; 0: never refills */

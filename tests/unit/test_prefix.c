@@ -82,8 +82,7 @@ static void test_sockaddr_errors(void)
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     struct sockaddr un = {.sa_family = AF_UNIX};
     CHECK_EQ(prefix_from_sockaddr(&p, (struct sockaddr *)&a4, sizeof(a4) - 1), -EINVAL);
-    CHECK_EQ(prefix_from_sockaddr(&p, (struct sockaddr *)&a6, sizeof(struct sockaddr_in)),
-             -EINVAL);
+    CHECK_EQ(prefix_from_sockaddr(&p, (struct sockaddr *)&a6, sizeof(struct sockaddr_in)), -EINVAL);
     CHECK_EQ(prefix_from_sockaddr(&p, &un, sizeof(un)), -EAFNOSUPPORT);
     CHECK_EQ(prefix_from_sockaddr(&p, &un, 1), -EINVAL);
 }

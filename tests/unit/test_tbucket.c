@@ -51,7 +51,8 @@ static void test_exact_refill(void)
     tbucket_init(&b, &c, 0);
     CHECK(tbucket_take(&a, &c, 0, 1));
     CHECK(tbucket_take(&b, &c, 0, 1));
-    for (uint64_t t = 1; t <= 3003; t++) CHECK(!tbucket_take(&a, &c, t, 1));
+    for (uint64_t t = 1; t <= 3003; t++)
+        CHECK(!tbucket_take(&a, &c, t, 1));
     CHECK(!tbucket_take(&b, &c, 3003, 1));
     CHECK_EQ(a.level_utok, 999999);
     CHECK_EQ(b.level_utok, a.level_utok);
@@ -70,8 +71,8 @@ static void test_multi_token_and_refusal_is_free(void)
     CHECK_EQ(tbucket_tokens(&b, &c, 0), 3);
     CHECK(tbucket_take(&b, &c, 1000, 4));
     CHECK_EQ(tbucket_tokens(&b, &c, 1000), 0);
-    CHECK(tbucket_take(&b, &c, 1000, 0)); /* zero is free */
-    CHECK(!tbucket_take(&b, &c, 1000000, 11)); /* never more than burst */
+    CHECK(tbucket_take(&b, &c, 1000, 0));          /* zero is free */
+    CHECK(!tbucket_take(&b, &c, 1000000, 11));     /* never more than burst */
     CHECK_EQ(tbucket_tokens(&b, &c, 1000000), 10); /* capped */
 }
 
