@@ -34,9 +34,8 @@ struct recording {
     size_t body_len;
     uint32_t pending_samples;
 
-    /* The last page written, kept so close can flag it end-of-stream (with
-     * pwrite: the file is not O_APPEND, under which Linux's pwrite would
-     * append instead). */
+    /* The last page written, kept so close can flag it end-of-stream in
+     * place (the file is not O_APPEND: under it Linux's pwrite appends). */
     uint8_t page[OGG_PAGE_BYTES_MAX];
     size_t page_len;
     uint64_t page_off;
@@ -65,22 +64,9 @@ int recording_path(char *out, size_t cap, const char *data_dir, const char *spac
     return 0;
 }
 
-/* write_all: the whole buffer at the end of the file, through EINTR and
- * short writes. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
+/* pwrite_all: the whole buffer at <off>, through EINTR and short writes.
+ * Pages are appended at the end the writer tracks (r->bytes), and the last
+ * one is rewritten in place at close. */
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
@@ -123,7 +109,7 @@ static int emit(struct recording *r, uint8_t flags, const uint8_t *const *pkts,
 {
     uint64_t off = atomic_load_explicit(&r->bytes, memory_order_relaxed);
     size_t len = ogg_page_write(r->page, flags, r->granule, r->serial, r->seq, pkts, lens, n);
-    int rc = write_all(r->fd, r->page, len);
+    int rc = pwrite_all(r->fd, r->page, len, off);
 
     if (rc < 0) {
         r->err = rc;

@@ -2,8 +2,8 @@
  *
  * The file is <data>/recordings/<space>.opus: an OpusHead page, an
  * OpusTags page, then the program's Opus packets gathered into pages of at
- * most page_ms (1 s by default). Each page is write()n the moment it is
- * complete, so it is in the page cache and survives the death of the
+ * most page_ms (1 s by default). Each page is written the moment it is
+ * complete (one pwrite), so it is in the page cache and survives the death of the
  * process (kill -9, a crash): such a death loses only the packets of the
  * page under construction, under page_ms of audio. Surviving a power
  * loss is fdatasync's job, which recording_sync does at most every

@@ -167,6 +167,31 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *q, int col)
     snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
+/* run: steps a bound statement that returns no rows and resets it.
+ * Returns the rows it changed, -EEXIST for a constraint it violated (the
+ * caller knows which one that can be), or -EIO. */
+static int run(struct store *s, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+
+    sqlite3_reset(q);
+    if (rc == SQLITE_DONE) return sqlite3_changes(s->db);
+    return rc == SQLITE_CONSTRAINT ? -EEXIST : db_fail(s, what);
+}
+
+/* get_one: steps a bound statement that returns at most one row, hands
+ * the row to fill(q, out), resets. Returns 0, -ENOENT or -EIO. */
+static int get_one(struct store *s, sqlite3_stmt *q, void (*fill)(sqlite3_stmt *, void *),
+                   void *out, const char *what)
+{
+    int rc = sqlite3_step(q);
+
+    if (rc == SQLITE_ROW) fill(q, out);
+    sqlite3_reset(q);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? -ENOENT : db_fail(s, what);
+}
+
 /* Random ids and secrets ------------------------------------------------ */
 
 /* b64url: unpadded base64url of in[0..n) into out (4n/3 rounded up, + NUL). */
@@ -427,8 +452,10 @@ static int check_space_new(const struct store_space_new *in, int64_t now_ms,
 
 /* Spaces ---------------------------------------------------------------- */
 
-static void row_to_space(sqlite3_stmt *q, struct store_space *sp)
+static void row_to_space(sqlite3_stmt *q, void *out)
 {
+    struct store_space *sp = out;
+
     memset(sp, 0, sizeof(*sp));
     copy_text(sp->id, sizeof(sp->id), q, 0);
     copy_text(sp->title, sizeof(sp->title), q, 1);
@@ -458,10 +485,9 @@ int store_space_create(struct store *s, const struct store_space_new *in, int64_
     int rc;
 
     if ((rc = check_space_new(in, now_ms, &access, err, err_len)) < 0) return rc;
-    if ((rc = new_secret(host_key, hash)) < 0) return rc;
-    /* 72 random bits make a clash unlikely, not impossible: retry. */
+    /* 72 random bits make a clash of ids unlikely, not impossible: retry. */
     for (int attempt = 0; attempt < 3; attempt++) {
-        if ((rc = random_b64url(id, 9)) < 0) return rc;
+        if ((rc = new_secret(host_key, hash)) < 0 || (rc = random_b64url(id, 9)) < 0) return rc;
         sqlite3_stmt *q = stmt(s, ST_SPACE_INSERT);
         sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, in->title, -1, SQLITE_STATIC);
@@ -475,28 +501,18 @@ int store_space_create(struct store *s, const struct store_space_new *in, int64_
         sqlite3_bind_int(q, 10, in->rtp_enabled);
         sqlite3_bind_text(q, 11, or_empty(in->rtp_source_addr), -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 12, in->rtp_source_port);
-        rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc == SQLITE_DONE) return store_space_get(s, id, out);
-        if (rc != SQLITE_CONSTRAINT) break;
+        if ((rc = run(s, q, "space insert")) != -EEXIST) break;
     }
-    return db_fail(s, "space insert");
+    if (rc == -EEXIST) rc = db_fail(s, "space insert: ids keep clashing");
+    return rc < 0 ? rc : store_space_get(s, id, out);
 }
 
 int store_space_get(struct store *s, const char *id, struct store_space *out)
 {
     sqlite3_stmt *q = stmt(s, ST_SPACE_GET);
-    int rc;
 
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        row_to_space(q, out);
-        sqlite3_reset(q);
-        return 0;
-    }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? -ENOENT : db_fail(s, "space get");
+    return get_one(s, q, row_to_space, out, "space get");
 }
 
 int store_space_list(struct store *s, const struct store_page *pg, store_space_fn fn, void *ctx)
@@ -524,21 +540,20 @@ int store_space_list(struct store *s, const struct store_page *pg, store_space_f
     return rc == SQLITE_DONE ? count : db_fail(s, "space list");
 }
 
+static void row_to_state(sqlite3_stmt *q, void *out)
+{
+    *(enum store_state *)out = state_from((const char *)sqlite3_column_text(q, 0));
+}
+
 /* space_state: the state of space <id>, -ENOENT or -EIO. */
 static int space_state(struct store *s, const char *id)
 {
     sqlite3_stmt *q = stmt(s, ST_SPACE_EXISTS);
-    int rc;
+    enum store_state st;
 
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        enum store_state st = state_from((const char *)sqlite3_column_text(q, 0));
-        sqlite3_reset(q);
-        return (int)st;
-    }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? -ENOENT : db_fail(s, "space state");
+    int rc = get_one(s, q, row_to_state, &st, "space state");
+    return rc < 0 ? rc : (int)st;
 }
 
 int store_space_set_state(struct store *s, const char *id, enum store_state st, int64_t now_ms)
@@ -550,10 +565,7 @@ int store_space_set_state(struct store *s, const char *id, enum store_state st, 
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, store_state_name(st), -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, now_ms);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) return db_fail(s, "space state");
-    if (sqlite3_changes(s->db) == 1) return 0;
+    if ((rc = run(s, q, "space state")) != 0) return rc < 0 ? rc : 0;
     rc = space_state(s, id);
     return rc < 0 ? rc : -EALREADY;
 }
@@ -566,14 +578,11 @@ int store_space_end(struct store *s, const char *id, int64_t now_ms)
 int store_space_peak(struct store *s, const char *id, uint32_t listeners)
 {
     sqlite3_stmt *q = stmt(s, ST_SPACE_PEAK);
-    int rc;
 
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, listeners);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) return db_fail(s, "space peak");
-    return sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+    int rc = run(s, q, "space peak");
+    return rc < 0 ? rc : rc == 1 ? 0 : -ENOENT;
 }
 
 bool store_host_key_verify(struct store *s, const char *id, const char *key, size_t key_len)
@@ -594,8 +603,10 @@ bool store_host_key_verify(struct store *s, const char *id, const char *key, siz
 
 /* Speakers -------------------------------------------------------------- */
 
-static void row_to_speaker(sqlite3_stmt *q, struct store_speaker *sp)
+static void row_to_speaker(sqlite3_stmt *q, void *out)
 {
+    struct store_speaker *sp = out;
+
     memset(sp, 0, sizeof(*sp));
     copy_text(sp->id, sizeof(sp->id), q, 0);
     copy_text(sp->space_id, sizeof(sp->space_id), q, 1);
@@ -608,15 +619,10 @@ static int speaker_get(struct store *s, const char *space_id, const char *id,
                        struct store_speaker *out)
 {
     sqlite3_stmt *q = stmt(s, ST_SPEAKER_GET);
-    int rc;
 
     sqlite3_bind_text(q, 1, space_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) row_to_speaker(q, out);
-    sqlite3_reset(q);
-    if (rc == SQLITE_ROW) return 0;
-    return rc == SQLITE_DONE ? -ENOENT : db_fail(s, "speaker get");
+    return get_one(s, q, row_to_speaker, out, "speaker get");
 }
 
 int store_speaker_create(struct store *s, const char *space_id, const char *name, int64_t now_ms,
@@ -643,21 +649,18 @@ int store_speaker_create(struct store *s, const char *space_id, const char *name
         reason(err, err_len, "a space has at most %d speaker tokens", STORE_SPEAKERS_MAX);
         return -ENOSPC;
     }
-    if ((rc = new_secret(token, hash)) < 0) return rc;
     for (int attempt = 0; attempt < 3; attempt++) {
-        if ((rc = random_b64url(id, 9)) < 0) return rc;
+        if ((rc = new_secret(token, hash)) < 0 || (rc = random_b64url(id, 9)) < 0) return rc;
         q = stmt(s, ST_SPEAKER_INSERT);
         sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, space_id, -1, SQLITE_STATIC);
         sqlite3_bind_blob(q, 3, hash, HASH_BYTES, SQLITE_STATIC);
         sqlite3_bind_text(q, 4, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 5, now_ms);
-        rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc == SQLITE_DONE) return speaker_get(s, space_id, id, out);
-        if (rc != SQLITE_CONSTRAINT) break;
+        if ((rc = run(s, q, "speaker insert")) != -EEXIST) break;
     }
-    return db_fail(s, "speaker insert");
+    if (rc == -EEXIST) rc = db_fail(s, "speaker insert: ids keep clashing");
+    return rc < 0 ? rc : speaker_get(s, space_id, id, out);
 }
 
 bool store_speaker_verify(struct store *s, const char *space_id, const char *token,
@@ -692,10 +695,7 @@ int store_speaker_revoke(struct store *s, const char *space_id, const char *spea
     sqlite3_bind_text(q, 2, speaker_id, -1, SQLITE_STATIC);
     /* revoked_ms = 0 means valid, so a revocation is never at 0. */
     sqlite3_bind_int64(q, 3, now_ms > 0 ? now_ms : 1);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) return db_fail(s, "speaker revoke");
-    if (sqlite3_changes(s->db) == 1) return 0;
+    if ((rc = run(s, q, "speaker revoke")) != 0) return rc < 0 ? rc : 0;
     rc = speaker_get(s, space_id, speaker_id, &sp);
     return rc < 0 ? rc : -EALREADY;
 }
@@ -757,43 +757,36 @@ int store_recording_upsert(struct store *s, const struct store_recording *r, cha
     sqlite3_bind_int64(q, 4, (int64_t)r->duration_ms);
     sqlite3_bind_int(q, 5, r->complete);
     sqlite3_bind_int64(q, 6, r->updated_ms);
-    rc = sqlite3_step(q);
-    int ext = sqlite3_extended_errcode(s->db);
-    sqlite3_reset(q);
-    if (rc == SQLITE_DONE) return 0;
-    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) return -ENOENT;
-    return db_fail(s, "recording upsert");
+    /* The only constraint an upsert can break is the space's foreign key. */
+    rc = run(s, q, "recording upsert");
+    return rc == -EEXIST ? -ENOENT : rc < 0 ? rc : 0;
+}
+
+static void row_to_recording(sqlite3_stmt *q, void *out)
+{
+    struct store_recording *r = out;
+
+    memset(r, 0, sizeof(*r));
+    copy_text(r->space_id, sizeof(r->space_id), q, 0);
+    copy_text(r->path, sizeof(r->path), q, 1);
+    r->bytes = (uint64_t)sqlite3_column_int64(q, 2);
+    r->duration_ms = (uint64_t)sqlite3_column_int64(q, 3);
+    r->complete = sqlite3_column_int(q, 4) != 0;
+    r->updated_ms = sqlite3_column_int64(q, 5);
 }
 
 int store_recording_get(struct store *s, const char *space_id, struct store_recording *out)
 {
     sqlite3_stmt *q = stmt(s, ST_RECORDING_GET);
-    int rc;
 
     sqlite3_bind_text(q, 1, space_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof(*out));
-        copy_text(out->space_id, sizeof(out->space_id), q, 0);
-        copy_text(out->path, sizeof(out->path), q, 1);
-        out->bytes = (uint64_t)sqlite3_column_int64(q, 2);
-        out->duration_ms = (uint64_t)sqlite3_column_int64(q, 3);
-        out->complete = sqlite3_column_int(q, 4) != 0;
-        out->updated_ms = sqlite3_column_int64(q, 5);
-    }
-    sqlite3_reset(q);
-    if (rc == SQLITE_ROW) return 0;
-    return rc == SQLITE_DONE ? -ENOENT : db_fail(s, "recording get");
+    return get_one(s, q, row_to_recording, out, "recording get");
 }
 
 int store_recover(struct store *s, int64_t now_ms)
 {
     sqlite3_stmt *q = stmt(s, ST_RECOVER);
-    int rc;
 
     sqlite3_bind_int64(q, 1, now_ms);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) return db_fail(s, "recover");
-    return sqlite3_changes(s->db);
+    return run(s, q, "recover");
 }

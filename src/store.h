@@ -130,7 +130,7 @@ struct store_page {
 };
 
 /* Called once per space; a non-zero return stops the listing and is
- * returned by it. */
+ * returned by it. It may call other store functions, but not list again. */
 typedef int (*store_space_fn)(void *ctx, const struct store_space *sp);
 
 /* store_space_list: calls fn for each space of the page. Returns the count
@@ -177,7 +177,8 @@ int store_speaker_revoke(struct store *s, const char *space_id, const char *spea
 typedef int (*store_speaker_fn)(void *ctx, const struct store_speaker *sp);
 
 /* store_speaker_list: every speaker of <space_id>, oldest first, revoked
- * ones included. Returns the count, fn's non-zero return, or -EIO. */
+ * ones included (at most STORE_SPEAKERS_MAX). fn as for store_space_list.
+ * Returns the count, fn's non-zero return, or -EIO. */
 int store_speaker_list(struct store *s, const char *space_id, store_speaker_fn fn, void *ctx);
 
 /* store_recording_upsert: records (or updates) the recording of
