@@ -76,6 +76,7 @@ void conn_close(struct conn *c)
         c->source = NULL;
         break;
     case CONN_STAGE:
+        if (c->peer->closing) conn_list_remove(&srv->lingering, c);
         stage_detach(c->peer);
         c->peer = NULL;
         break;

@@ -408,11 +408,11 @@ void server_destroy(struct server *srv)
         if (srv->upstream) relay_close(srv->upstream, "stopping");
         if (srv->listen_io.events) io_set(srv->loop, &srv->listen_io, 0);
         if (srv->listen_io.fd >= 0) close(srv->listen_io.fd);
+        rtp_close(srv);
+        space_system_stop(srv); /* stage peers move to the linger list */
         while (srv->requests.head) conn_close(srv->requests.head);
         while (srv->lingering.head) conn_close(srv->lingering.head);
         while (srv->files.head) conn_close(srv->files.head);
-        rtp_close(srv);
-        space_system_stop(srv);
         while (srv->sources) conn_close(srv->sources->conn);
         for (uint32_t i = 0; i < srv->mounts_len; i++) {
             struct mount *m = srv->mounts[i];

@@ -137,9 +137,15 @@ static struct space_speaker *spk_by_id(struct space_rt *sp, const char *speaker_
 
 /* ---- events to the stage --------------------------------------------- */
 
+/* Sending may close a peer (and so change the list): send to a snapshot;
+ * peers stay allocated until the loop iteration ends. */
 static void broadcast(struct space_rt *sp, const char *json, size_t len)
 {
-    for (struct stage_peer *p = sp->peers; p; p = p->next) stage_send_text(p, json, len);
+    struct stage_peer *to[MIXER_SPEAKERS_MAX * 2];
+    unsigned n = 0;
+    for (struct stage_peer *p = sp->peers; p && n < MIXER_SPEAKERS_MAX * 2; p = p->next)
+        to[n++] = p;
+    for (unsigned i = 0; i < n; i++) stage_send_text(to[i], json, len);
 }
 
 static void event(struct space_rt *sp, const char *type, const struct space_speaker *k)
@@ -308,8 +314,10 @@ static void rt_stop(struct space_rt *sp, const char *why)
     free(sp);
 }
 
-void space_end(struct server *srv, const char *id, const char *why)
+void space_end(struct server *srv, const char *id_in, const char *why)
 {
+    char id[STORE_ID_CHARS + 1]; /* <id_in> may be the runtime's own, freed below */
+    snprintf(id, sizeof(id), "%s", id_in);
     store_space_end(srv->store, id, wall_ms());
     space_rtp_refresh(srv);
     struct space_rt *sp = rt_find(srv, id);
@@ -594,8 +602,10 @@ static void raise_hand(struct conn *c, const char *id, const char *body, size_t 
     json_w_str(&w, h->name);
     json_w_object_end(&w);
     if (json_w_finish(&w) >= 0) {
+        struct stage_peer *hostp = NULL;
         for (struct stage_peer *p = sp->peers; p; p = p->next)
-            if (p->is_host) stage_send_text(p, buf, w.len);
+            if (p->is_host) hostp = p;
+        if (hostp) stage_send_text(hostp, buf, w.len); /* may close it: after the walk */
         conn_respond(c, 202, "application/json", buf, w.len, false);
     }
 }
@@ -865,6 +875,11 @@ void space_housekeeping(struct server *srv, uint64_t now_ms)
             if (s->in_use && !s->peer && s->gone_since_ms && now_ms - s->gone_since_ms >= grace)
                 speaker_free(sp, s);
         }
+        struct stage_peer *pn;
+        for (struct stage_peer *p = sp->peers; p; p = pn) {
+            pn = p->next;
+            stage_tick(p, now_ms);
+        }
         if (sp->rec) recording_sync(sp->rec, (int64_t)now_ms);
         uint64_t l = space_listeners(srv, sp->id);
         if (l > sp->peak_stored) {
@@ -973,6 +988,7 @@ void space_system_stop(struct server *srv)
     for (uint32_t i = 0; i < ss->len; i++) {
         struct space_rt *sp = ss->rt[i];
         while (sp->peers) stage_close(sp->peers, WS_CLOSE_GOING_AWAY, "server stopping");
+        if (sp->src) source_set_space(sp->src, NULL); /* it is closed as a plain source */
         finish_recording(sp);
         if (sp->mount) sp->mount->space = NULL;
         free(sp->pace);

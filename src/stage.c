@@ -30,7 +30,13 @@ static void flush_out(struct stage_peer *p)
         memmove(p->out, p->out + n, p->out_len - (size_t)n);
         p->out_len -= (uint32_t)n;
     }
-    if (p->closing) conn_close(c);
+    /* The close frame is out: half-close and drain, so unread input does
+     * not turn our close into a reset that loses it. The peer's EOF or the
+     * linger deadline ends the connection. */
+    if (p->closing && !p->shut) {
+        p->shut = true;
+        shutdown(c->io.fd, SHUT_WR);
+    }
 }
 
 /* Queues one whole frame; false (nothing queued) when it does not fit. */
@@ -59,6 +65,7 @@ static bool queue_frame(struct stage_peer *p, uint8_t opcode, const void *a, siz
 
 void stage_send_audio(struct stage_peer *p, uint32_t ts, const uint8_t *pkt, uint32_t len)
 {
+    if (p->detached) return;
     uint8_t ah[STAGE_AUDIO_HEADER_BYTES] = {STAGE_AUDIO,         (uint8_t)(p->out_seq >> 8),
                                             (uint8_t)p->out_seq, (uint8_t)(ts >> 24),
                                             (uint8_t)(ts >> 16), (uint8_t)(ts >> 8),
@@ -78,7 +85,7 @@ void stage_send_audio(struct stage_peer *p, uint32_t ts, const uint8_t *pkt, uin
 
 void stage_send_text(struct stage_peer *p, const char *json, size_t len)
 {
-    if (p->closing) return;
+    if (p->closing || p->detached) return;
     if (!queue_frame(p, WS_OP_TEXT, json, len, NULL, 0)) {
         stage_close(p, WS_CLOSE_POLICY, "not reading its events");
         return;
@@ -89,22 +96,47 @@ void stage_send_text(struct stage_peer *p, const char *json, size_t len)
 void stage_close(struct stage_peer *p, uint16_t code, const char *reason)
 {
     uint8_t pl[WS_CONTROL_BYTES_MAX];
-    if (p->closing) return;
+    if (p->closing || p->detached) return;
     size_t n = ws_close_payload(pl, code, reason);
     /* The close frame goes even past the output bound: it is the last. */
     p->out_len = p->out_len > STAGE_OUT_BYTES_MAX - 256 ? 0 : p->out_len;
     queue_frame(p, WS_OP_CLOSE, pl, n, NULL, 0);
     p->closing = true;
+    /* On the linger FIFO: a peer that does not take its close frame is
+     * dropped at the linger deadline. */
+    p->conn->since_ms = loop_now_ms(p->conn->srv->loop);
+    conn_list_append(&p->conn->srv->lingering, p->conn);
     space_peer_gone(p);
     p->space = NULL;
     flush_out(p);
 }
 
+void stage_tick(struct stage_peer *p, uint64_t now_ms)
+{
+    if (p->closing) return; /* the linger deadline takes care of it */
+    if (now_ms - p->last_rx_ms >= STAGE_IDLE_MS_MAX) {
+        stage_close(p, 4005, "timed out");
+        return;
+    }
+    if (now_ms - p->last_rx_ms >= STAGE_PING_MS && now_ms - p->last_ping_ms >= STAGE_PING_MS) {
+        p->last_ping_ms = now_ms;
+        queue_frame(p, WS_OP_PING, NULL, 0, NULL, 0);
+        flush_out(p);
+    }
+}
+
 void stage_detach(struct stage_peer *p)
 {
+    struct loop *loop = p->conn->srv->loop;
+    p->detached = true;
     if (p->space) space_peer_gone(p);
+    p->space = NULL;
     free(p->out);
-    free(p);
+    p->out = NULL;
+    p->out_len = p->out_cap = 0;
+    /* Events to several peers may hold a pointer to this one until the
+     * loop iteration ends (as the connection itself). */
+    if (loop_defer(loop, free, p) < 0) free(p);
 }
 
 /* One complete frame from the peer. false when the peer was closed. */
@@ -169,6 +201,17 @@ static void peer_io(struct loop *loop, struct io *io, uint32_t events)
         return;
     }
     if (!(events & (LOOP_READ | LOOP_RDHUP))) return;
+    if (p->closing) { /* after our close frame: discard until EOF */
+        char sink[4096];
+        for (;;) {
+            ssize_t n = read(io->fd, sink, sizeof(sink));
+            if (n > 0) continue;
+            if (n < 0 && (errno == EINTR)) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            conn_close(c);
+            return;
+        }
+    }
     for (unsigned rounds = 0; rounds < 32; rounds++) {
         ssize_t n = read(io->fd, p->in + p->in_len, sizeof(p->in) - p->in_len);
         if (n < 0 && errno == EINTR) continue;
@@ -178,6 +221,7 @@ static void peer_io(struct loop *loop, struct io *io, uint32_t events)
             return;
         }
         p->in_len += (uint32_t)n;
+        p->last_rx_ms = loop_now_ms(loop);
         size_t off = 0;
         for (;;) {
             struct ws_frame f;
@@ -189,8 +233,7 @@ static void peer_io(struct loop *loop, struct io *io, uint32_t events)
                 return;
             }
             off += (size_t)r;
-            if (p->closing) break; /* after our close frame: discard */
-            if (!on_frame(p, &f)) return;
+            if (!on_frame(p, &f)) return; /* closing or closed */
         }
         memmove(p->in, p->in + off, p->in_len - off);
         p->in_len -= (uint32_t)off;
@@ -220,6 +263,7 @@ struct stage_peer *stage_accept(struct conn *c, const struct http_request *req,
     ws_parser_init(&p->parser, &lim);
     p->conn = c;
     p->space = sp;
+    p->last_rx_ms = p->last_ping_ms = loop_now_ms(c->srv->loop);
     p->num = num;
     p->is_host = is_host;
     snprintf(p->speaker_id, sizeof(p->speaker_id), "%s", speaker_id);

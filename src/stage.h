@@ -21,6 +21,8 @@
 #define STAGE_IN_BYTES_MAX 4096    /* one client frame: header + audio header + 1275 */
 #define STAGE_OUT_BYTES_MAX 65536  /* queued output; past it audio is dropped */
 #define STAGE_TEXT_BYTES_MAX 1024  /* a JSON command */
+#define STAGE_PING_MS 10000        /* a silent peer is pinged this often */
+#define STAGE_IDLE_MS_MAX 30000    /* no frame at all for this long: closed (4005) */
 
 struct conn;
 struct space_rt;
@@ -36,12 +38,15 @@ struct stage_peer {
     bool is_host;
     bool muted;
     bool closing;
+    bool shut; /* our side is half-closed after the close frame */
+    bool detached; /* its connection closed; memory goes after this iteration */
     struct ws_parser parser;
     uint8_t in[STAGE_IN_BYTES_MAX];
     uint32_t in_len;
     uint8_t *out;
     uint32_t out_len, out_cap;
     uint16_t out_seq;
+    uint64_t last_rx_ms, last_ping_ms;
     uint64_t audio_in, audio_dropped, bad_messages;
 };
 
@@ -61,6 +66,10 @@ void stage_send_text(struct stage_peer *p, const char *json, size_t len);
 
 /* stage_close: sends a close frame with <code> and <reason>, then closes. */
 void stage_close(struct stage_peer *p, uint16_t code, const char *reason);
+
+/* stage_tick: pings a quiet peer, closes a dead one, drops one that does
+ * not drain its close. Called by housekeeping. */
+void stage_tick(struct stage_peer *p, uint64_t now_ms);
 
 /* stage_detach: called by conn_close for a peer connection. */
 void stage_detach(struct stage_peer *p);
