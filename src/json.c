@@ -653,3 +653,21 @@ int json_w_finish(struct json_writer *w)
     if (w->len < w->cap) w->buf[w->len] = '\0';
     return (int)w->len;
 }
+
+void json_w_kstr(struct json_writer *w, const char *key, const char *s)
+{
+    json_w_key(w, key);
+    json_w_str(w, s);
+}
+
+void json_w_kint(struct json_writer *w, const char *key, int64_t v)
+{
+    json_w_key(w, key);
+    json_w_int(w, v);
+}
+
+void json_w_kbool(struct json_writer *w, const char *key, bool v)
+{
+    json_w_key(w, key);
+    json_w_bool(w, v);
+}

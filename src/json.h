@@ -109,6 +109,11 @@ void json_w_null(struct json_writer *w);
  * fit <cap>. Asserts that every object and array was closed. */
 int json_w_finish(struct json_writer *w);
 
+/* A member in one call: json_w_key then the value. */
+void json_w_kstr(struct json_writer *w, const char *key, const char *s);
+void json_w_kint(struct json_writer *w, const char *key, int64_t v);
+void json_w_kbool(struct json_writer *w, const char *key, bool v);
+
 /* Streaming UTF-8 validation (RFC 3629: no overlong forms, no surrogates,
  * nothing above U+10FFFF). Zero-initialise, feed bytes in any split, then
  * ask json_utf8_complete at the end of the text. */

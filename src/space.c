@@ -154,15 +154,11 @@ static void event(struct space_rt *sp, const char *type, const struct space_spea
     struct json_writer w;
     json_w_init(&w, buf, sizeof(buf));
     json_w_object_begin(&w);
-    json_w_key(&w, "type");
-    json_w_str(&w, type);
+    json_w_kstr(&w, "type", type);
     if (k) {
-        json_w_key(&w, "speaker");
-        json_w_str(&w, k->speaker_id);
-        json_w_key(&w, "name");
-        json_w_str(&w, k->name);
-        json_w_key(&w, "muted");
-        json_w_bool(&w, k->muted);
+        json_w_kstr(&w, "speaker", k->speaker_id);
+        json_w_kstr(&w, "name", k->name);
+        json_w_kbool(&w, "muted", k->muted);
     }
     json_w_object_end(&w);
     if (json_w_finish(&w) >= 0) broadcast(sp, buf, w.len);
@@ -489,16 +485,11 @@ static void stage_route(struct conn *c, const struct http_request *req, const ch
     struct json_writer w;
     json_w_init(&w, hello, sizeof(hello));
     json_w_object_begin(&w);
-    json_w_key(&w, "type");
-    json_w_str(&w, "hello");
-    json_w_key(&w, "space");
-    json_w_str(&w, sp->id);
-    json_w_key(&w, "speaker");
-    json_w_str(&w, sid);
-    json_w_key(&w, "host");
-    json_w_bool(&w, host);
-    json_w_key(&w, "muted");
-    json_w_bool(&w, k->muted);
+    json_w_kstr(&w, "type", "hello");
+    json_w_kstr(&w, "space", sp->id);
+    json_w_kstr(&w, "speaker", sid);
+    json_w_kbool(&w, "host", host);
+    json_w_kbool(&w, "muted", k->muted);
     json_w_object_end(&w);
     if (json_w_finish(&w) >= 0) stage_send_text(p, hello, w.len);
     event(sp, "joined", k);
@@ -513,16 +504,11 @@ void space_write_stage(struct json_writer *w, const struct server *srv, const ch
             const struct space_speaker *k = &sp->spk[i];
             if (!k->in_use) continue;
             json_w_object_begin(w);
-            json_w_key(w, "speaker");
-            json_w_str(w, k->speaker_id);
-            json_w_key(w, "name");
-            json_w_str(w, k->name);
-            json_w_key(w, "connected");
-            json_w_bool(w, k->peer != NULL || (sp->src && k->num == sp->src_num));
-            json_w_key(w, "speaking");
-            json_w_bool(w, k->active);
-            json_w_key(w, "muted");
-            json_w_bool(w, k->muted);
+            json_w_kstr(w, "speaker", k->speaker_id);
+            json_w_kstr(w, "name", k->name);
+            json_w_kbool(w, "connected", k->peer != NULL || (sp->src && k->num == sp->src_num));
+            json_w_kbool(w, "speaking", k->active);
+            json_w_kbool(w, "muted", k->muted);
             json_w_object_end(w);
         }
     json_w_array_end(w);
@@ -594,12 +580,9 @@ static void raise_hand(struct conn *c, const char *id, const char *body, size_t 
     struct json_writer w;
     json_w_init(&w, buf, sizeof(buf));
     json_w_object_begin(&w);
-    json_w_key(&w, "type");
-    json_w_str(&w, "hand");
-    json_w_key(&w, "hand");
-    json_w_int(&w, h->id);
-    json_w_key(&w, "name");
-    json_w_str(&w, h->name);
+    json_w_kstr(&w, "type", "hand");
+    json_w_kint(&w, "hand", h->id);
+    json_w_kstr(&w, "name", h->name);
     json_w_object_end(&w);
     if (json_w_finish(&w) >= 0) {
         struct stage_peer *hostp = NULL;
@@ -638,10 +621,8 @@ static void list_hands(struct conn *c, const struct http_request *req, const cha
     json_w_array_begin(&w);
     for (uint32_t i = 0; i < sp->hands_len; i++) {
         json_w_object_begin(&w);
-        json_w_key(&w, "hand");
-        json_w_int(&w, sp->hands[i].id);
-        json_w_key(&w, "name");
-        json_w_str(&w, sp->hands[i].name);
+        json_w_kint(&w, "hand", sp->hands[i].id);
+        json_w_kstr(&w, "name", sp->hands[i].name);
         json_w_object_end(&w);
     }
     json_w_array_end(&w);
