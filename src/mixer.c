@@ -329,7 +329,10 @@ static bool speaker_frame(const struct mixer *m, struct mixer_speaker *s, uint64
  * bring under the ceiling in time (<clamped>). */
 static void limit(struct limiter *l, float *x, uint64_t *prevented, uint64_t *clamped)
 {
-    float g = l->gain;
+    float g = l->gain, pk = 0.0f;
+    for (unsigned i = 0; i < N; i++)
+        pk = fmaxf(pk, fabsf(x[i]));
+    if (g == 1.0f && pk <= LIMIT_THRESHOLD) return; /* the usual frame: nothing to do */
     for (unsigned i = 0; i < N; i++) {
         float a = fabsf(x[i]);
         float want = a > LIMIT_THRESHOLD ? LIMIT_THRESHOLD / a : 1.0f;
@@ -345,7 +348,9 @@ static void limit(struct limiter *l, float *x, uint64_t *prevented, uint64_t *cl
         }
         x[i] = y;
     }
-    l->gain = g;
+    /* Float release creeps toward 1 and stalls a hair below it; within
+     * 0.001 dB it is 1, and the fast path above applies again. */
+    l->gain = g > 0.99988f ? 1.0f : g;
 }
 
 static bool audible(const float *x)
