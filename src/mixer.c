@@ -374,6 +374,7 @@ static uint32_t encode(struct mixer *m, OpusEncoder *enc, const float *x, uint8_
 int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
 {
     int rc = 0;
+    unsigned active = 0;
     memset(m->sum, 0, sizeof(m->sum));
     for (unsigned i = 0; i < MIXER_SPEAKERS_MAX; i++) {
         struct mixer_speaker *s = m->slot[i];
@@ -387,6 +388,7 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
             s->hangover_ticks--;
         s->active = have && s->hangover_ticks > 0;
         if (!s->active) continue;
+        active++;
         s->st.active_ticks++;
         for (unsigned k = 0; k < N; k++)
             m->sum[k] += s->pcm[k];
@@ -406,6 +408,7 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
         struct mixer_return *r = &out->ret[out->returns++];
         r->speaker_id = s->id;
         r->active = s->active;
+        r->shared = r->silent = false;
         if (!s->active) {
             /* Their return is the program: nothing of theirs is in it. */
             s->return_running = false;
@@ -413,6 +416,15 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
             r->data = m->program;
             r->len = out->program_len;
             m->own.returns_shared++;
+            continue;
+        }
+        if (active == 1) {
+            /* Alone in the mix: the rest is exactly zero. */
+            s->return_running = false;
+            r->silent = true;
+            r->data = NULL;
+            r->len = 0;
+            m->own.returns_silent++;
             continue;
         }
         if (!s->return_running) {
@@ -427,7 +439,6 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
         if (!s->ret_len) rc = -EIO;
         s->st.return_encoded++;
         m->own.returns_encoded++;
-        r->shared = false;
         r->data = s->ret;
         r->len = s->ret_len;
     }
