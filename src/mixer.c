@@ -331,7 +331,7 @@ static void limit(struct limiter *l, float *x, uint64_t *prevented, uint64_t *cl
 {
     float g = l->gain, pk = 0.0f;
     for (unsigned i = 0; i < N; i++)
-        pk = fmaxf(pk, fabsf(x[i]));
+        pk = fabsf(x[i]) > pk ? fabsf(x[i]) : pk; /* fmaxf is a libm call here */
     if (g == 1.0f && pk <= LIMIT_THRESHOLD) return; /* the usual frame: nothing to do */
     for (unsigned i = 0; i < N; i++) {
         float a = fabsf(x[i]);
