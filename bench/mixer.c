@@ -230,7 +230,7 @@ static int run_simulated(const struct opts *o, const struct mixer_config *mc)
             if (mixer_add(m[s], k) < 0) return 1;
     }
     unsigned ticks = o->seconds * 50;
-    uint64_t t0_us = clock_mono_us(), returns_encoded = 0, program_bytes = 0;
+    uint64_t t0_us = clock_mono_us(), returns_encoded = 0, returns_silent = 0, program_bytes = 0;
     uint64_t warm = 0;
     for (unsigned t = 0; t < ticks; t++) {
         /* The first 0.2 s fill the jitter buffers: not counted. */
@@ -247,8 +247,10 @@ static int run_simulated(const struct opts *o, const struct mixer_config *mc)
             mixer_tick(m[s], now, &out);
             if (t >= 10) {
                 program_bytes += out.program_len;
-                for (unsigned r = 0; r < out.returns; r++)
-                    returns_encoded += !out.ret[r].shared;
+                for (unsigned r = 0; r < out.returns; r++) {
+                    returns_encoded += !out.ret[r].shared && !out.ret[r].silent;
+                    returns_silent += out.ret[r].silent;
+                }
             }
         }
     }
@@ -272,8 +274,9 @@ static int run_simulated(const struct opts *o, const struct mixer_config *mc)
            100.0 * per_tick / 20000);
     printf("  CPU per space-tick  %10.1f us\n", per_space);
     printf("  CPU per speaker-tick%10.1f us\n", per_speaker);
-    printf("  returns encoded per space-tick %.2f, program %.1f kbit/s\n",
+    printf("  returns per space-tick: %.2f encoded, %.2f silent; program %.1f kbit/s\n",
            (double)returns_encoded / counted / o->spaces,
+           (double)returns_silent / counted / o->spaces,
            (double)program_bytes * 8 / counted / o->spaces * 50 / 1000);
     printf("  spaces per core at this cost: %.0f\n", 20000.0 / per_space);
     printf("  bad payloads %llu, concealed %llu, encode errors %llu\n",
