@@ -14,6 +14,9 @@ enum { SLOT_EMPTY, SLOT_READY, SLOT_PLAYED };
 /* Delay more than this above the goal is shrunk by dropping a frame; above
  * one frame so that one drop never undershoots into a stretch. */
 #define SHRINK_HYST_US 30000
+/* Delay this far above the goal is not drift but ticks that jumped (a
+ * stalled mixer skipping ahead): caught up at once, not a frame per 200 ms. */
+#define CATCHUP_US 120000
 /* One interarrival difference counts at most this much in J, so a single
  * absurd timestamp cannot pin the estimate for seconds. */
 #define JITTER_STEP_US_MAX 1000000
@@ -210,7 +213,10 @@ enum jbuf_push_result jbuf_push(struct jbuf *jb, uint16_t seq, uint32_t ts, cons
         jb->stats.duplicates++;
         return JBUF_DUPLICATE;
     }
-    /* Too early for the window: the oldest frames make room. */
+    /* Too early for the window: the oldest frames make room. A live
+     * source never runs this far ahead of real time, so its transit is
+     * not a baseline to steer by. */
+    bool early = frame >= jb->play + JBUF_SLOTS;
     while (frame >= jb->play + JBUF_SLOTS) {
         struct jbuf_slot *old = ready_at(jb, jb->play);
         if (old) {
@@ -229,7 +235,7 @@ enum jbuf_push_result jbuf_push(struct jbuf *jb, uint16_t seq, uint32_t ts, cons
     if (frame > jb->hi) jb->hi = frame;
     jb->ts_ref = ts;
     jb->rel_ref = rel;
-    estimate(jb, transit_us, arrival_us);
+    if (!early) estimate(jb, transit_us, arrival_us);
     jb->last_arrival_us = arrival_us;
     jb->stats.accepted++;
     return JBUF_ACCEPTED;
@@ -263,8 +269,20 @@ enum jbuf_pop_kind jbuf_pop(struct jbuf *jb, uint64_t now_us, struct jbuf_frame 
 
     if (s) {
         struct jbuf_slot *next = ready_at(jb, jb->play + 1);
-        if (next && offset - desired > SHRINK_HYST_US &&
-            jb->ticks_since_shrink >= JBUF_SHRINK_TICKS_MIN) {
+        if (offset - desired > CATCHUP_US) {
+            /* The ticks jumped ahead (the mixer skipped some): the frames
+             * they would have played are history, drop them at once. */
+            while (next && offset - desired > SHRINK_HYST_US) {
+                consume(jb, s);
+                jb->stats.shrinks++;
+                jb->play++;
+                offset -= JBUF_FRAME_US;
+                s = next;
+                next = ready_at(jb, jb->play + 1);
+            }
+            jb->ticks_since_shrink = 0;
+        } else if (next && offset - desired > SHRINK_HYST_US &&
+                   jb->ticks_since_shrink >= JBUF_SHRINK_TICKS_MIN) {
             consume(jb, s);
             jb->stats.shrinks++;
             jb->play++;

@@ -31,7 +31,9 @@
  * (a "stretch": the caller conceals one extra frame, nothing is lost) and
  * shrinks by dropping one frame at most every JBUF_SHRINK_TICKS_MIN ticks
  * when it is more than 30 ms above the goal. The same two moves absorb
- * clock drift between sender and mixer.
+ * clock drift between sender and mixer. More than 120 ms above the goal
+ * means the ticks themselves jumped (a mixer that skipped ticks): the
+ * buffer drops what those ticks would have played at once.
  *
  * Resync: after idle_us without a packet (and nothing left to play) the
  * buffer goes idle and the next packet starts a new stream; three packets in

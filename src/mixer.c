@@ -329,7 +329,10 @@ static bool speaker_frame(const struct mixer *m, struct mixer_speaker *s, uint64
  * bring under the ceiling in time (<clamped>). */
 static void limit(struct limiter *l, float *x, uint64_t *prevented, uint64_t *clamped)
 {
-    float g = l->gain;
+    float g = l->gain, pk = 0.0f;
+    for (unsigned i = 0; i < N; i++)
+        pk = fabsf(x[i]) > pk ? fabsf(x[i]) : pk; /* fmaxf is a libm call here */
+    if (g == 1.0f && pk <= LIMIT_THRESHOLD) return; /* the usual frame: nothing to do */
     for (unsigned i = 0; i < N; i++) {
         float a = fabsf(x[i]);
         float want = a > LIMIT_THRESHOLD ? LIMIT_THRESHOLD / a : 1.0f;
@@ -345,7 +348,9 @@ static void limit(struct limiter *l, float *x, uint64_t *prevented, uint64_t *cl
         }
         x[i] = y;
     }
-    l->gain = g;
+    /* Float release creeps toward 1 and stalls a hair below it; within
+     * 0.001 dB it is 1, and the fast path above applies again. */
+    l->gain = g > 0.99988f ? 1.0f : g;
 }
 
 static bool audible(const float *x)
@@ -369,6 +374,7 @@ static uint32_t encode(struct mixer *m, OpusEncoder *enc, const float *x, uint8_
 int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
 {
     int rc = 0;
+    unsigned active = 0;
     memset(m->sum, 0, sizeof(m->sum));
     for (unsigned i = 0; i < MIXER_SPEAKERS_MAX; i++) {
         struct mixer_speaker *s = m->slot[i];
@@ -382,6 +388,7 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
             s->hangover_ticks--;
         s->active = have && s->hangover_ticks > 0;
         if (!s->active) continue;
+        active++;
         s->st.active_ticks++;
         for (unsigned k = 0; k < N; k++)
             m->sum[k] += s->pcm[k];
@@ -401,6 +408,7 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
         struct mixer_return *r = &out->ret[out->returns++];
         r->speaker_id = s->id;
         r->active = s->active;
+        r->shared = r->silent = false;
         if (!s->active) {
             /* Their return is the program: nothing of theirs is in it. */
             s->return_running = false;
@@ -408,6 +416,15 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
             r->data = m->program;
             r->len = out->program_len;
             m->own.returns_shared++;
+            continue;
+        }
+        if (active == 1) {
+            /* Alone in the mix: the rest is exactly zero. */
+            s->return_running = false;
+            r->silent = true;
+            r->data = NULL;
+            r->len = 0;
+            m->own.returns_silent++;
             continue;
         }
         if (!s->return_running) {
@@ -422,7 +439,6 @@ int mixer_tick(struct mixer *m, uint64_t now_us, struct mixer_out *out)
         if (!s->ret_len) rc = -EIO;
         s->st.return_encoded++;
         m->own.returns_encoded++;
-        r->shared = false;
         r->data = s->ret;
         r->len = s->ret_len;
     }

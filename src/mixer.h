@@ -28,9 +28,13 @@
  * unmuted, and a decoded or concealed frame above -80 dBFS within the last
  * MIXER_HANGOVER_TICKS. An inactive speaker's return is the program itself,
  * so it is not encoded again: its entry points at the program packet
- * (shared = true). When the speaker becomes active again its encoder starts
- * from a reset state, so the return stream switches encoder at that moment
- * (one frame of splice, while they start talking).
+ * (shared = true). An active speaker alone in the mix has silence for a
+ * return: nothing is encoded and nothing should be sent (silent = true, as
+ * in Opus DTX; their player conceals the gap into silence). When a return
+ * goes back to its own encoder, the encoder starts from a reset state, so
+ * the stream switches encoder at that moment (a one-frame splice, when the
+ * speaker starts talking or someone else does). With one person talking,
+ * which is most of the time, a space costs its decodes and one encode.
  *
  * Bad input never reaches the mix: a payload that is not a 20 ms Opus
  * packet, or that the decoder refuses, is counted and concealed like a lost
@@ -106,13 +110,15 @@ struct mixer_stats {
     uint64_t encode_errors;
     uint64_t returns_encoded; /* return packets encoded */
     uint64_t returns_shared;  /* return entries that were the program packet */
+    uint64_t returns_silent;  /* return entries with nothing to send */
 };
 
 struct mixer_return {
     uint32_t speaker_id;
-    const uint8_t *data; /* NULL only when the program failed to encode */
+    const uint8_t *data; /* NULL when silent (or when an encoder failed: len 0) */
     uint32_t len;
     bool shared; /* data is the program packet: the speaker is not in the mix */
+    bool silent; /* nobody else is in the mix: send nothing this tick (DTX) */
     bool active; /* the speaker is in the program this tick (a speaking indicator) */
 };
 

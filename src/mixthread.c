@@ -164,6 +164,7 @@ struct out_ret {
 };
 #define OUT_RET_SHARED 1u
 #define OUT_RET_ACTIVE 2u
+#define OUT_RET_SILENT 4u
 
 struct out_tick {
     uint64_t ts;
@@ -392,8 +393,9 @@ static bool emit_tick(struct mixthread *mt, struct mixthread_space *sp, const st
         const struct mixer_return *mr = &o->ret[i];
         r[i].speaker_id = mr->speaker_id;
         r[i].len = mr->len;
-        r[i].flags = (mr->shared ? OUT_RET_SHARED : 0) | (mr->active ? OUT_RET_ACTIVE : 0);
-        if (mr->shared) continue;
+        r[i].flags = (mr->shared ? OUT_RET_SHARED : 0) | (mr->active ? OUT_RET_ACTIVE : 0) |
+                     (mr->silent ? OUT_RET_SILENT : 0);
+        if (mr->shared || mr->silent) continue;
         memcpy(data, mr->data, mr->len);
         data += mr->len;
     }
@@ -600,8 +602,9 @@ int mixthread_next(struct mixthread *mt, struct mixthread_out *out)
         mr->speaker_id = r[i].speaker_id;
         mr->shared = (r[i].flags & OUT_RET_SHARED) != 0;
         mr->active = (r[i].flags & OUT_RET_ACTIVE) != 0;
+        mr->silent = (r[i].flags & OUT_RET_SILENT) != 0;
         mr->len = r[i].len;
-        mr->data = mr->shared ? out->mix.program : data;
+        mr->data = mr->shared ? out->mix.program : mr->silent ? NULL : data;
         if (!mr->shared) data += r[i].len;
     }
     return 1;

@@ -422,18 +422,49 @@ static void test_early_overflow(void)
     jbuf_init(&jb, &c);
     uint8_t b[4] = {0};
     for (unsigned i = 0; i < 10; i++)
-        CHECK_EQ(jbuf_push(&jb, (uint16_t)i, i * JBUF_FRAME_SAMPLES, b, 4, T0_US), JBUF_ACCEPTED);
-    /* Frame JBUF_SLOTS + 4 pushes frames 0..4 out. */
-    CHECK_EQ(jbuf_push(&jb, JBUF_SLOTS + 4, (JBUF_SLOTS + 4) * JBUF_FRAME_SAMPLES, b, 4, T0_US),
+        CHECK_EQ(jbuf_push(&jb, (uint16_t)i, i * JBUF_FRAME_SAMPLES, b, 4, T0_US + i * TICK_US),
+                 JBUF_ACCEPTED);
+    /* Frame JBUF_SLOTS + 4, at the same time as frame 9, pushes frames 0..4
+     * out; being that far ahead of real time, it does not move the delay. */
+    CHECK_EQ(jbuf_push(&jb, JBUF_SLOTS + 4, (JBUF_SLOTS + 4) * JBUF_FRAME_SAMPLES, b, 4,
+                       T0_US + 9 * TICK_US),
              JBUF_ACCEPTED);
     CHECK_EQ(jb.stats.overflow, 5);
     struct jbuf_frame f;
     enum jbuf_pop_kind k = jbuf_pop(&jb, T0_US + 10 * TICK_US, &f);
     CHECK_EQ(k, JBUF_PACKET);
     CHECK_EQ(f.seq, 5);
+    CHECK_EQ(jb.stats.shrinks, 0);
     /* Far beyond even that: out of range, the buffer is untouched. */
     CHECK_EQ(jbuf_push(&jb, 999, 5000 * JBUF_FRAME_SAMPLES, b, 4, T0_US), JBUF_OUT_OF_RANGE);
     CHECK_EQ(jb.stats.overflow, 5);
+}
+
+/* The ticks jump 400 ms (a mixer that skipped 20 ticks) while packets
+ * keep arriving: the buffer drops what those ticks would have played at
+ * once instead of carrying 400 ms of extra delay for seconds; nothing is
+ * counted lost. */
+static void test_tick_jump_catches_up(void)
+{
+    struct jbuf_config c = cfg_default();
+    static struct jbuf jb;
+    jbuf_init(&jb, &c);
+    struct pkt *p = stream(300, 1, 1, TICK_US);
+    struct run r = {0};
+    play(&jb, p, 300, T0_US, 100, &r);
+    uint32_t before = jbuf_delay_us(&jb, T0_US + 100 * TICK_US);
+    /* Resume 20 ticks later: the packets of the gap are pushed by then. */
+    r.k += 20;
+    play(&jb, p, 300, T0_US, 1, &r);
+    uint32_t after = jbuf_delay_us(&jb, T0_US + r.k * TICK_US);
+    CHECK(jb.stats.shrinks >= 18);
+    CHECK(after <= before + 30000);
+    play(&jb, p, 300, T0_US, 150, &r);
+    CHECK_EQ(jb.stats.lost, 0);
+    CHECK_EQ(jb.stats.late, 0);
+    CHECK_EQ(r.order_errors, 0);
+    CHECK_EQ(r.missing, 0);
+    free(p);
 }
 
 int main(void)
@@ -450,5 +481,6 @@ int main(void)
     T_RUN(test_stop_and_restart);
     T_RUN(test_resync_without_gap);
     T_RUN(test_early_overflow);
+    T_RUN(test_tick_jump_catches_up);
     T_DONE();
 }

@@ -416,7 +416,13 @@ static void test_dead_speaker(void)
     CHECK_EQ(mixer_tick(s.m, T0_US + 300 * TICK_US, &out), 0);
     CHECK(out.ret[0].shared);
     CHECK(!out.ret[0].active);
+    /* The survivor is alone in the mix: nothing to send them. */
     CHECK(!out.ret[1].shared);
+    CHECK(out.ret[1].silent && out.ret[1].active);
+    CHECK(out.ret[1].data == NULL && out.ret[1].len == 0);
+    struct mixer_stats ms;
+    mixer_stats(s.m, &ms);
+    CHECK(ms.returns_silent > 200);
     session_free(&s);
 }
 
@@ -537,9 +543,9 @@ static void test_mute_and_silence(void)
     }
     CHECK_EQ(mixer_tick(s.m, now, &out), 0);
     s.ticks_done++;
-    CHECK(out.ret[0].shared && !out.ret[0].active);
-    CHECK(!out.ret[1].shared && out.ret[1].active);
-    CHECK(out.ret[2].shared && !out.ret[2].active); /* digital silence */
+    CHECK(out.ret[0].shared && !out.ret[0].active && !out.ret[0].silent);
+    CHECK(!out.ret[1].shared && out.ret[1].active && out.ret[1].silent); /* alone */
+    CHECK(out.ret[2].shared && !out.ret[2].active);                      /* digital silence */
     heard_add(&s.program, out.program, out.program_len);
     for (unsigned k = 0; k < 3; k++)
         heard_add(&s.ret[k], out.ret[k].data, out.ret[k].len);
