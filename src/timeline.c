@@ -184,6 +184,17 @@ void timeline_glitch(struct timeline *tl, uint64_t now_ms, uint32_t n)
     at(tl, now_ms / 1000)->glitches += n;
 }
 
+void timeline_add(struct timeline *tl, uint64_t now_ms, const struct timeline_sec *d)
+{
+    struct timeline_sec *r = at(tl, now_ms / 1000);
+    r->requests += d->requests;
+    for (unsigned i = 0; i < TIMELINE_OUTCOMES; i++)
+        r->joins[i] += d->joins[i];
+    for (unsigned i = 0; i < TIMELINE_REASONS; i++)
+        r->rejects[i] += d->rejects[i];
+    r->glitches += d->glitches;
+}
+
 void timeline_gauges(struct timeline *tl, uint64_t now_ms, uint32_t queue_len, uint32_t admitted,
                      unsigned overload_level, unsigned pow_bits)
 {

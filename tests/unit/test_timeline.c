@@ -72,6 +72,39 @@ static void test_ring(void)
     timeline_free(&tl);
 }
 
+/* Bulk counts (from worker processes) add to what the second already has;
+ * gauges and concentration in the delta are ignored. */
+static void test_add(void)
+{
+    struct timeline tl;
+    struct timeline_sec d;
+    CHECK_EQ(timeline_init(&tl, 10), 0);
+    memset(&d, 0, sizeof(d));
+    d.requests = 7;
+    d.joins[TIMELINE_QUEUED] = 3;
+    d.rejects[TIMELINE_R_TICKET_FORGED] = 5;
+    d.glitches = 2;
+    d.queue_len = 999;
+    d.prefixes = 999;
+    timeline_request(&tl, 4000);
+    timeline_reject(&tl, 4500, TIMELINE_R_TICKET_FORGED);
+    timeline_add(&tl, 4999, &d);
+    timeline_add(&tl, 4001, &d);
+    const struct timeline_sec *r = timeline_get(&tl, 4);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ(r->requests, 15);
+        CHECK_EQ(r->joins[TIMELINE_QUEUED], 6);
+        CHECK_EQ(r->joins[TIMELINE_ADMITTED], 0);
+        CHECK_EQ(r->rejects[TIMELINE_R_TICKET_FORGED], 11);
+        CHECK_EQ(r->glitches, 4);
+        CHECK_EQ(r->queue_len, 0);
+        CHECK_EQ(r->prefixes, 0);
+    }
+    CHECK(timeline_get(&tl, 5) == NULL);
+    timeline_free(&tl);
+}
+
 static void test_json_exact(void)
 {
     struct timeline tl;
@@ -279,6 +312,7 @@ static void test_names_and_mappings(void)
 int main(void)
 {
     T_RUN(test_ring);
+    T_RUN(test_add);
     T_RUN(test_json_exact);
     T_RUN(test_json_worst_case_fits);
     T_RUN(test_verdict_flash_crowd);
