@@ -973,6 +973,7 @@ void space_system_stop(struct server *srv)
     for (uint32_t i = 0; i < ss->len; i++) {
         struct space_rt *sp = ss->rt[i];
         while (sp->peers) stage_close(sp->peers, WS_CLOSE_GOING_AWAY, "server stopping");
+        if (sp->src) source_set_space(sp->src, NULL); /* it is closed as a plain source */
         finish_recording(sp);
         if (sp->mount) sp->mount->space = NULL;
         free(sp->pace);
