@@ -23,14 +23,15 @@ static struct mount *by_id(struct server *srv, uint32_t id)
     return NULL;
 }
 
-/* OPEN: u32 id, u32 serial, u8 name_len, name, header pages. */
+/* OPEN: u32 id, u32 serial, u8 name_len, u8 flags, name, header pages. */
 static bool on_open(struct server *srv, const uint8_t *p, uint32_t len)
 {
-    if (len < 9 || len < 9u + p[8]) return false;
+    const uint32_t fixed = RELAY_OPEN_FIXED_BYTES;
+    if (len < fixed || len < fixed + p[8]) return false;
     uint32_t id = relay_get_u32(p), nl = p[8];
     char name[MOUNT_NAME_BYTES_MAX + 1];
-    if (!mount_name_valid((const char *)p + 9, nl)) return false;
-    memcpy(name, p + 9, nl);
+    if (!mount_name_valid((const char *)p + fixed, nl)) return false;
+    memcpy(name, p + fixed, nl);
     name[nl] = 0;
     struct mount *m = mount_get(srv, name);
     if (!m) {
@@ -40,7 +41,9 @@ static bool on_open(struct server *srv, const uint8_t *p, uint32_t len)
     m->id = id;
     m->relayed = true;
     m->serial = relay_get_u32(p + 4);
-    if (mount_set_prelude(m, p + 9 + nl, len - 9 - nl) < 0) log_error("relay: out of memory");
+    m->ticketed = (p[9] & RELAY_OPEN_TICKETED) != 0;
+    if (mount_set_prelude(m, p + fixed + nl, len - fixed - nl) < 0)
+        log_error("relay: out of memory");
     return true;
 }
 

@@ -33,6 +33,10 @@ enum relay_type {
     RELAY_HANDOFF = 7, /* local worker -> origin: a connection (fd) and its bytes so far */
 };
 
+/* OPEN: u32 id, u32 serial, u8 name_len, u8 flags, name, header pages. */
+#define RELAY_OPEN_FIXED_BYTES 10
+#define RELAY_OPEN_TICKETED 0x01 /* listeners need an admission ticket */
+
 struct relay;
 
 /* Called once per complete frame. <fd> is the descriptor a HANDOFF carries

@@ -65,16 +65,17 @@ uint32_t workers_count(const struct server *srv, uint64_t fds_per_process)
 
 static void send_open(struct worker *w, const struct mount *m)
 {
-    uint8_t hdr[9 + MOUNT_NAME_BYTES_MAX];
+    uint8_t hdr[RELAY_OPEN_FIXED_BYTES + MOUNT_NAME_BYTES_MAX];
     size_t nl = strlen(m->name);
     uint32_t hl;
     const uint8_t *head = mount_head_pages(m, &hl);
     relay_put_u32(hdr, m->id);
     relay_put_u32(hdr + 4, m->serial);
     hdr[8] = (uint8_t)nl;
-    memcpy(hdr + 9, m->name, nl);
+    hdr[9] = m->ticketed ? RELAY_OPEN_TICKETED : 0;
+    memcpy(hdr + RELAY_OPEN_FIXED_BYTES, m->name, nl);
     const void *parts[] = {hdr, head};
-    size_t lens[] = {9 + nl, hl};
+    size_t lens[] = {RELAY_OPEN_FIXED_BYTES + nl, hl};
     relay_sendv(w->link, RELAY_OPEN, parts, lens, 2);
 }
 
