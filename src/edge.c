@@ -146,8 +146,19 @@ void edge_send_stats(struct server *srv)
 void edge_handoff(struct conn *c, const char *raw, size_t raw_len)
 {
     struct server *srv = c->srv;
-    int e = srv->upstream ? relay_send_fd(srv->upstream, RELAY_HANDOFF, raw, raw_len, c->io.fd)
+    /* HANDOFF: gate flags, the client's prefix (settled here: PROXY header
+     * or X-Forwarded-For already applied), then the bytes. */
+    uint8_t *p = malloc(EDGE_HANDOFF_HEAD_BYTES + raw_len);
+    int e = -ENOMEM;
+    if (p) {
+        p[0] = c->gate.flags;
+        memcpy(p + 1, c->gate.pfx.b, sizeof(c->gate.pfx.b));
+        memcpy(p + EDGE_HANDOFF_HEAD_BYTES, raw, raw_len);
+        e = srv->upstream ? relay_send_fd(srv->upstream, RELAY_HANDOFF, p,
+                                          EDGE_HANDOFF_HEAD_BYTES + raw_len, c->io.fd)
                           : -EPIPE;
+        free(p);
+    }
     if (e < 0) {
         conn_reject(c, 503, REJ_HANDOFF, "server busy, try again", "Retry-After: 1\r\n");
         return;

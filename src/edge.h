@@ -24,6 +24,10 @@ int edge_attach(struct server *srv, int fd);
 /* edge_send_stats: reports this worker's counters to the origin. */
 void edge_send_stats(struct server *srv);
 
+/* A HANDOFF frame starts with the connection's gate flags (u8) and its
+ * client's prefix (16 bytes, prefix.h layout); the bytes follow. */
+#define EDGE_HANDOFF_HEAD_BYTES 17
+
 /* edge_handoff: gives connection <c> and the bytes it sent so far to the
  * origin (sources, /metrics, API). <c> is closed here either way; when the
  * link is busy the client gets a 503. */

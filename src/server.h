@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "metrics.h"
 
+struct gate;
 struct mount;
 struct relay;
 struct source;
@@ -61,6 +62,7 @@ struct server {
     struct space_sys *spaces;  /* ORIGIN, SINGLE: live spaces and the mix thread */
     struct io rtp_io;          /* ORIGIN, SINGLE: RTP/Opus into spaces */
     uint16_t rtp_port;
+    struct gate *gate; /* admission layers (gate.c) */
     struct metrics m;
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "edge.h"
 #include "log.h"
 #include "mount.h"
 #include "net.h"
@@ -156,9 +157,18 @@ static bool on_frame(struct relay *r, uint8_t type, const uint8_t *p, uint32_t l
         if (take_stats(w, p, len)) return true;
         log_warn("worker %u: malformed stats frame", w->index);
         return false;
-    case RELAY_HANDOFF:
-        conn_adopt(w->srv, fd, (const char *)p, len);
+    case RELAY_HANDOFF: {
+        struct prefix pfx;
+        if (len < EDGE_HANDOFF_HEAD_BYTES) {
+            close(fd);
+            log_warn("worker %u: short handoff frame", w->index);
+            return false;
+        }
+        memcpy(pfx.b, p + 1, sizeof(pfx.b));
+        conn_adopt(w->srv, fd, &pfx, p[0], (const char *)p + EDGE_HANDOFF_HEAD_BYTES,
+                   len - EDGE_HANDOFF_HEAD_BYTES);
         return true;
+    }
     default:
         log_warn("worker %u: unexpected frame type %u", w->index, type);
         return false;
