@@ -264,6 +264,45 @@ static void test_verdict_mixed(void)
     timeline_free(&tl);
 }
 
+/* An attack shed at accept: nearly every request refused per network, so
+ * few joins and no concentration to see; one overwhelming signal is
+ * enough. Below half it stays mixed; with a broad crowd it stays mixed. */
+static void test_verdict_shed_at_accept(void)
+{
+    struct timeline tl;
+    struct timeline_verdict v;
+    CHECK_EQ(timeline_init(&tl, 600), 0);
+    for (uint64_t s = 0; s < 10; s++) {
+        req(&tl, s, 400);
+        add(&tl, s, TIMELINE_QUEUED, 2);
+        rej(&tl, s, TIMELINE_R_PREFIX_GLITCHY, 390);
+        conc(&tl, s, 2, 1, 2, v4(127, 66, 0));
+    }
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK_EQ(v.kind, TIMELINE_HOSTILE);
+    CHECK_EQ(v.signals, TIMELINE_SIG_PREFIX_LIMITS | TIMELINE_SIG_OVER_CAPACITY);
+    CHECK_EQ(v.prefix_limited_permille, 975);
+    timeline_free(&tl);
+
+    CHECK_EQ(timeline_init(&tl, 600), 0);
+    for (uint64_t s = 0; s < 10; s++) {
+        req(&tl, s, 400);
+        add(&tl, s, TIMELINE_ADMITTED, 200);
+        rej(&tl, s, TIMELINE_R_PREFIX_TICKET_RATE, 199);
+    }
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK_EQ(v.prefix_limited_permille, 497);
+    CHECK_EQ(v.kind, TIMELINE_MIXED);
+    for (uint64_t s = 0; s < 10; s++)
+        conc(&tl, s, 200, 100, 3, v4(10, 0, 0));
+    rej(&tl, 0, TIMELINE_R_PREFIX_TICKET_RATE, 100);
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK(v.prefix_limited_permille >= 500);
+    CHECK(v.signals & TIMELINE_SIG_BROAD);
+    CHECK_EQ(v.kind, TIMELINE_MIXED);
+    timeline_free(&tl);
+}
+
 static void test_verdict_quiet_and_range(void)
 {
     struct timeline tl;
@@ -318,6 +357,7 @@ int main(void)
     T_RUN(test_verdict_flash_crowd);
     T_RUN(test_verdict_botnet);
     T_RUN(test_verdict_mixed);
+    T_RUN(test_verdict_shed_at_accept);
     T_RUN(test_verdict_quiet_and_range);
     T_RUN(test_names_and_mappings);
     T_DONE();
