@@ -407,27 +407,30 @@ static void join_io(struct loop *loop, struct io *io, uint32_t events)
 
 static void solve_some(struct join *j, uint64_t now)
 {
-    uint64_t budget = JOIN_POW_HASHES_PER_TICK;
-    for (uint32_t i = 0; i < j->r->nvl && budget; i++) {
+    uint64_t until = clock_mono_us() + JOIN_POW_US_PER_TICK;
+    for (uint32_t i = 0; i < j->r->nvl; i++) {
         struct jvl *s = &j->v[i];
         if (s->phase != JP_SOLVE) continue;
-        uint64_t found, n = budget;
-        int e = pow_solve(s->ch, TICKET_TEXT_BYTES, s->bits, s->counter, n, &found);
-        if (e == -EAGAIN) {
-            s->counter += n;
-            budget = 0;
+        for (;;) {
+            if (clock_mono_us() >= until) return;
+            uint64_t found;
+            int e = pow_solve(s->ch, TICKET_TEXT_BYTES, s->bits, s->counter,
+                              JOIN_POW_HASHES_PER_STEP, &found);
+            if (e == -EAGAIN) {
+                s->counter += JOIN_POW_HASHES_PER_STEP;
+                continue;
+            }
+            if (e < 0) {
+                s->ch[0] = 0;
+                wait_then(j, &j->r->vls[i], now, 1000000);
+            } else {
+                s->counter = found;
+                s->sol = 1;
+                count(j, "puzzles_solved", 1);
+                ask(j, &j->r->vls[i], now);
+            }
             break;
         }
-        if (e < 0) {
-            s->ch[0] = 0;
-            wait_then(j, &j->r->vls[i], now, 1000000);
-            continue;
-        }
-        budget -= found - s->counter + 1 < budget ? found - s->counter + 1 : budget;
-        s->counter = found;
-        s->sol = 1;
-        count(j, "puzzles_solved", 1);
-        ask(j, &j->r->vls[i], now);
     }
 }
 

@@ -3,8 +3,9 @@
  * Each virtual listener first asks POST /api/spaces/ID/join, as the web page
  * does: a 200 gives it a ticket and the stream URL; a 202 tells it to come
  * back after retry_after_s with its queue ticket, or hands it a puzzle that
- * it solves with pow_solve() (a bounded number of hashes per 20 ms tick, so
- * solving never starves the listeners already playing); a 429 or 503 tells
+ * it solves with pow_solve() (at most 6 ms of hashing per 20 ms tick, so
+ * solving never starves the listeners already playing nor delays the reading
+ * of answers it times); a 429 or 503 tells
  * it to wait Retry-After. With its ticket it becomes an ordinary listener
  * (vl.c) whose GET carries ?ticket=, and a reconnect reuses the ticket.
  *
@@ -35,7 +36,8 @@
 #define JOIN_SPACE_BYTES 16           /* a space id is 12 characters */
 #define JOIN_ANSWER_BYTES_MAX 2048    /* a join answer: a ticket or two and a URL */
 #define JOIN_TICK_MS 20               /* waits, puzzles, floods */
-#define JOIN_POW_HASHES_PER_TICK 40000 /* ~15 ms of hashing per 20 ms tick at most */
+#define JOIN_POW_US_PER_TICK 6000       /* hashing per 20 ms tick at most: answers wait less */
+#define JOIN_POW_HASHES_PER_STEP 1024   /* the clock is read between steps */
 #define JOIN_RETRY_S_MAX 60           /* a Retry-After longer than this is cut to it */
 #define JOIN_FLOOD_INFLIGHT_MAX 1000  /* attack connections open at once, per worker */
 #define JOIN_FLOOD_TIMEOUT_MS 5000
