@@ -69,6 +69,9 @@ void conn_close(struct conn *c)
     case CONN_LINGER:
         conn_list_remove(&srv->lingering, c);
         break;
+    case CONN_HANDOFF:
+        conn_list_remove(&srv->handoffs, c);
+        break;
     case CONN_LISTENER:
         fanout_detach(c);
         break;
@@ -484,6 +487,11 @@ void conn_expire(struct server *srv, uint64_t now_ms)
     }
     while (srv->lingering.head && now_ms - srv->lingering.head->since_ms >= LINGER_MS)
         conn_close(srv->lingering.head);
+    /* Requests waiting for the origin keep their header deadline. */
+    while (srv->handoffs.head && now_ms - srv->handoffs.head->since_ms >= hdr) {
+        srv->m.rejects[REJ_HANDOFF]++;
+        conn_close(srv->handoffs.head);
+    }
     /* Downloads are few: a full walk, closing those stalled too long. */
     struct conn *next;
     for (struct conn *c = srv->files.head; c; c = next) {

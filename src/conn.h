@@ -25,7 +25,15 @@ struct chunk;
 struct source;
 struct http_request;
 
-enum conn_role { CONN_REQUEST, CONN_LISTENER, CONN_SOURCE, CONN_LINGER, CONN_STAGE, CONN_FILE };
+enum conn_role {
+    CONN_REQUEST,
+    CONN_LISTENER,
+    CONN_SOURCE,
+    CONN_LINGER,
+    CONN_STAGE,
+    CONN_FILE,
+    CONN_HANDOFF, /* worker: a request for the origin, waiting for room on the link */
+};
 
 struct stage_peer;
 

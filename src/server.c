@@ -458,6 +458,7 @@ void server_destroy(struct server *srv)
         while (srv->requests.head) conn_close(srv->requests.head);
         while (srv->lingering.head) conn_close(srv->lingering.head);
         while (srv->files.head) conn_close(srv->files.head);
+        while (srv->handoffs.head) conn_close(srv->handoffs.head);
         rtp_close(srv);
         space_system_stop(srv);
         while (srv->sources) conn_close(srv->sources->conn);

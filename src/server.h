@@ -53,6 +53,7 @@ struct server {
     struct conn_list requests; /* reading headers, by arrival */
     struct conn_list lingering;
     struct conn_list files; /* sending a file (recordings) */
+    struct conn_list handoffs; /* WORKER: requests for the origin waiting for room on the link */
     struct source *sources;
     struct mount **mounts;
     uint32_t mounts_len;
