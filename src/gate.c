@@ -91,7 +91,8 @@ static void refuse_fd(struct server *srv, int fd, enum timeline_reason r, uint64
                      "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %d\r\nRetry-After: %u\r\nConnection: close\r\n\r\n%s",
                      bl, retry_s(retry_ms), body);
-    if (n > 0 && (size_t)n < sizeof(buf) && send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+    if (n > 0 && (size_t)n < sizeof(buf) &&
+        send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
         /* the peer is gone or its window is shut: nothing more to do */
     }
     close(fd);
@@ -153,7 +154,8 @@ static bool settle(struct conn *c, const struct sockaddr *client, socklen_t cl)
     return false;
 }
 
-static const char proxy_v2_sig[12] = {'\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
+static const char proxy_v2_sig[12] = {'\r', '\n', '\r', '\n', 0,   '\r',
+                                      '\n', 'Q',  'U',  'I',  'T', '\n'};
 
 int gate_proxy_input(struct conn *c, const char *base, uint32_t have)
 {
@@ -248,9 +250,9 @@ bool gate_stream_check(struct conn *c, const struct http_request *req, const str
         gate_refuse(c, 503, TIMELINE_R_CAPACITY, "tickets cannot be checked now", 5);
         return false;
     }
-    enum ticket_status st = ticket_verify(&gt->ring, t, tl, TICKET_ADMISSION,
-                                          gate_space_key(m->name), &c->gate.pfx,
-                                          gate_now_unix_s(), NULL);
+    enum ticket_status st =
+        ticket_verify(&gt->ring, t, tl, TICKET_ADMISSION, gate_space_key(m->name), &c->gate.pfx,
+                      gate_now_unix_s(), NULL);
     if (st == TICKET_OK) {
         srv->m.gate_tickets_ok++;
         return true;

@@ -69,7 +69,7 @@ struct gate {
     bool replay_ok;
     struct gatejoin *join;
     struct gatejoin_gauges gauges; /* the last tick's */
-    struct metrics *last; /* summed counters at the last tick (timeline deltas) */
+    struct metrics *last;          /* summed counters at the last tick (timeline deltas) */
 };
 
 /* gate_init: the gate of <srv> (after the loop exists; the role is set).

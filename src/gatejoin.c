@@ -102,8 +102,7 @@ static struct gspace *find(struct gatejoin *j, const char *id)
 /* gspace_new: admission state for space <row>; its start is the scheduled
  * one (joins before it take pre-queue slots), or now. NULL with *status set
  * (503 when the table is full or out of memory). */
-static struct gspace *gspace_new(struct server *srv, const struct store_space *row,
-                                 uint64_t now_ms)
+static struct gspace *gspace_new(struct server *srv, const struct store_space *row, uint64_t now_ms)
 {
     const struct conf *cf = &srv->conf;
     struct gatejoin *j = srv->gate->join;
@@ -211,8 +210,8 @@ static void admitted(struct conn *c, struct gspace *g, uint64_t number)
     struct server *srv = c->srv;
     char tk[TICKET_TEXT_BYTES + 1], url[128], buf[GATEJOIN_ANSWER_BYTES];
     struct ticket t = {.kind = TICKET_ADMISSION, .space = g->key, .number = number};
-    if (ticket_issue(&srv->gate->ring, &t, &c->gate.pfx, gate_now_unix_s(),
-                     srv->conf.ticket_ttl_s, tk, sizeof(tk)) < 0)
+    if (ticket_issue(&srv->gate->ring, &t, &c->gate.pfx, gate_now_unix_s(), srv->conf.ticket_ttl_s,
+                     tk, sizeof(tk)) < 0)
         return refuse(c, 503, TIMELINE_R_CAPACITY, "cannot issue a ticket now", 5);
     srv->m.gate_joins[TIMELINE_ADMITTED]++;
     snprintf(url, sizeof(url), "/live/%s.opus?ticket=%s", g->id, tk);
@@ -235,8 +234,10 @@ static void admitted(struct conn *c, struct gspace *g, uint64_t number)
 static void write_eta(struct json_writer *w, uint32_t eta_s)
 {
     json_w_key(w, "eta_s");
-    if (eta_s == ADMIT_UNKNOWN) json_w_null(w);
-    else json_w_int(w, eta_s);
+    if (eta_s == ADMIT_UNKNOWN)
+        json_w_null(w);
+    else
+        json_w_int(w, eta_s);
 }
 
 static void queued(struct conn *c, struct gspace *g, const struct admit_decision *d)
@@ -253,10 +254,10 @@ static void queued(struct conn *c, struct gspace *g, const struct admit_decision
         if (retry > ttl - cf->queue_ticket_ttl_s) retry = ttl - cf->queue_ticket_ttl_s;
         if (retry < 1) retry = 1;
     }
-    struct ticket t = {.kind = d->pre ? TICKET_PREQUEUE : TICKET_QUEUE, .space = g->key,
-                       .number = d->number};
-    if (ticket_issue(&srv->gate->ring, &t, &c->gate.pfx, gate_now_unix_s(), ttl, tk,
-                     sizeof(tk)) < 0)
+    struct ticket t = {
+        .kind = d->pre ? TICKET_PREQUEUE : TICKET_QUEUE, .space = g->key, .number = d->number};
+    if (ticket_issue(&srv->gate->ring, &t, &c->gate.pfx, gate_now_unix_s(), ttl, tk, sizeof(tk)) <
+        0)
         return refuse(c, 503, TIMELINE_R_CAPACITY, "cannot issue a ticket now", 5);
     srv->m.gate_joins[TIMELINE_QUEUED]++;
     struct json_writer w;
@@ -265,8 +266,10 @@ static void queued(struct conn *c, struct gspace *g, const struct admit_decision
     json_w_key(&w, "queue_ticket");
     json_w_str(&w, tk);
     json_w_key(&w, "position");
-    if (d->position == ADMIT_POSITION_UNKNOWN) json_w_null(&w);
-    else json_w_int(&w, (int64_t)d->position);
+    if (d->position == ADMIT_POSITION_UNKNOWN)
+        json_w_null(&w);
+    else
+        json_w_int(&w, (int64_t)d->position);
     write_eta(&w, d->eta_s);
     json_w_key(&w, "retry_after_s");
     json_w_int(&w, retry);
@@ -409,8 +412,8 @@ static bool claim(struct conn *c, struct gspace *g, const struct join_body *b,
     enum ticket_status st = ticket_verify(&srv->gate->ring, b->queue_ticket, b->queue_ticket_len,
                                           TICKET_QUEUE, g->key, &c->gate.pfx, unix_s, &t);
     if (st == TICKET_WRONG_KIND && t.kind == TICKET_PREQUEUE)
-        st = ticket_verify(&srv->gate->ring, b->queue_ticket, b->queue_ticket_len,
-                           TICKET_PREQUEUE, g->key, &c->gate.pfx, unix_s, &t);
+        st = ticket_verify(&srv->gate->ring, b->queue_ticket, b->queue_ticket_len, TICKET_PREQUEUE,
+                           g->key, &c->gate.pfx, unix_s, &t);
     switch (st) {
     case TICKET_OK:
         cl->kind = t.kind == TICKET_PREQUEUE ? ADMIT_CLAIM_PRE : ADMIT_CLAIM_QUEUE;
@@ -456,9 +459,9 @@ static bool fresh(struct conn *c, struct gspace *g, const struct join_body *b, u
     }
     if (!g->pow_bits) return true; /* puzzles are off again: the work was not needed */
     enum ticket_status why;
-    enum pow_status ps = pow_verify(&gt->ring, &gt->replay, b->challenge, b->challenge_len,
-                                    (uint64_t)b->counter, g->key, &c->gate.pfx,
-                                    gate_now_unix_s(), &why, NULL);
+    enum pow_status ps =
+        pow_verify(&gt->ring, &gt->replay, b->challenge, b->challenge_len, (uint64_t)b->counter,
+                   g->key, &c->gate.pfx, gate_now_unix_s(), &why, NULL);
     if (ps == POW_OK) {
         srv->m.gate_puzzles_solved++;
         return true;

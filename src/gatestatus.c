@@ -167,8 +167,10 @@ static void status(struct conn *c, const struct http_request *req, bool head)
     json_w_int(&w, (int64_t)(gt->ipt.st.evictions_idle + gt->ipt.st.evictions_busy));
     json_w_object_end(&w);
     json_w_object_end(&w);
-    if (json_w_finish(&w) < 0) api_error(c, 500, "internal", "answer too large");
-    else conn_respond(c, 200, "application/json", buf, w.len, head);
+    if (json_w_finish(&w) < 0)
+        api_error(c, 500, "internal", "answer too large");
+    else
+        conn_respond(c, 200, "application/json", buf, w.len, head);
     free(buf);
 }
 
@@ -179,7 +181,9 @@ static void timeline(struct conn *c, const struct http_request *req, bool head)
     uint64_t now_unix = gate_now_unix_s(), from = 0, to = now_unix;
     int rf = param_u64(req, "from", &from), rt = param_u64(req, "to", &to);
     if (rf < 0 || rt < 0) return api_error(c, 400, "bad_query", "from and to are Unix seconds");
-    if (!rf) from = to >= GATESTATUS_TIMELINE_S_DEFAULT - 1 ? to - (GATESTATUS_TIMELINE_S_DEFAULT - 1) : 0;
+    if (!rf)
+        from =
+            to >= GATESTATUS_TIMELINE_S_DEFAULT - 1 ? to - (GATESTATUS_TIMELINE_S_DEFAULT - 1) : 0;
     if (to < from) return api_error(c, 400, "bad_query", "to is before from");
     if (to - from >= GATESTATUS_TIMELINE_S_MAX)
         return api_error(c, 400, "bad_query", "at most 3600 seconds per request");
@@ -192,8 +196,10 @@ static void timeline(struct conn *c, const struct http_request *req, bool head)
     char *buf = malloc(cap);
     if (!buf) return api_error(c, 503, "out_of_memory", "out of memory");
     int n = timeline_json(&srv->gate->tl, (uint64_t)mf, (uint64_t)mt, off, buf, cap);
-    if (n < 0) api_error(c, 500, "internal", "answer too large");
-    else conn_respond(c, 200, "application/json", buf, (size_t)n, head);
+    if (n < 0)
+        api_error(c, 500, "internal", "answer too large");
+    else
+        conn_respond(c, 200, "application/json", buf, (size_t)n, head);
     free(buf);
 }
 
@@ -213,7 +219,9 @@ bool gatestatus_route(struct conn *c, const struct http_request *req)
         api_error(c, 405, "method", "GET");
         return true;
     }
-    if (st) status(c, req, head);
-    else timeline(c, req, head);
+    if (st)
+        status(c, req, head);
+    else
+        timeline(c, req, head);
     return true;
 }

@@ -28,8 +28,8 @@ static void test_prefixes(void)
     CHECK(join_prefixes_parse("1@127.255.255.0", &c) == 0);
     CHECK(join_prefixes_parse("0", &c) < 0);
     CHECK(join_prefixes_parse("65537", &c) < 0);
-    CHECK(join_prefixes_parse("3@10.0.0.0", &c) < 0);   /* loopback only */
-    CHECK(join_prefixes_parse("3@127.1.2.3", &c) < 0);  /* a network, not a host */
+    CHECK(join_prefixes_parse("3@10.0.0.0", &c) < 0);  /* loopback only */
+    CHECK(join_prefixes_parse("3@127.1.2.3", &c) < 0); /* a network, not a host */
     CHECK(join_prefixes_parse("3@", &c) < 0);
     CHECK(join_prefixes_parse("x", &c) < 0);
 }

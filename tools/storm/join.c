@@ -24,11 +24,11 @@ enum jphase { JP_NONE, JP_CONNECTING, JP_SENT, JP_WAIT, JP_SOLVE, JP_STREAM, JP_
 
 /* One listener's place in the gate. */
 struct jvl {
-    uint64_t wake_us;  /* JP_WAIT: ask again then */
-    uint64_t sent_us;  /* when this join's connect() was issued */
-    uint64_t counter;  /* JP_SOLVE: next counter to try */
-    uint32_t addr;     /* source address, host order; 0: the kernel's */
-    uint16_t got;      /* answer bytes in buf */
+    uint64_t wake_us; /* JP_WAIT: ask again then */
+    uint64_t sent_us; /* when this join's connect() was issued */
+    uint64_t counter; /* JP_SOLVE: next counter to try */
+    uint32_t addr;    /* source address, host order; 0: the kernel's */
+    uint16_t got;     /* answer bytes in buf */
     uint8_t phase, bits;
     char qt[TICKET_TEXT_BYTES + 1]; /* queue ticket ("": a fresh join) */
     char ch[TICKET_TEXT_BYTES + 1]; /* puzzle challenge; with sol: solved at counter */
@@ -112,15 +112,16 @@ static uint64_t ticket_number(const char *t, int *kind)
         ticket_b64url_decode(t, TICKET_TEXT_BYTES, bin, sizeof(bin)) != TICKET_BIN_BYTES)
         return UINT64_MAX;
     uint64_t n = 0;
-    for (int i = 0; i < 8; i++) n = n << 8 | bin[16 + i];
+    for (int i = 0; i < 8; i++)
+        n = n << 8 | bin[16 + i];
     *kind = bin[0] & 0x0f;
     return n;
 }
 
 /* One log line per answer: listener, its intended arrival and the answer's
  * time (ms after the start), status, the ticket's kind and number, position. */
-static void log_answer(struct join *j, struct vl *v, uint64_t now, unsigned status,
-                       const char *tk, int64_t position, const char *reason)
+static void log_answer(struct join *j, struct vl *v, uint64_t now, unsigned status, const char *tk,
+                       int64_t position, const char *reason)
 {
     if (!j->log) return;
     struct run *r = j->r;
@@ -344,8 +345,7 @@ static void answer(struct join *j, struct vl *v, uint64_t now)
             return;
         }
         copy_ticket(s->qt, json_find(&doc, "queue_ticket"));
-        log_answer(j, v, now, status, s->qt,
-                   pos && pos->type == JSON_INT ? pos->i : -1, NULL);
+        log_answer(j, v, now, status, s->qt, pos && pos->type == JSON_INT ? pos->i : -1, NULL);
         long w = ra && ra->type == JSON_INT ? (long)ra->i : retry;
         if (w < 0) w = 1;
         if (w > JOIN_RETRY_S_MAX) w = JOIN_RETRY_S_MAX;
@@ -394,7 +394,8 @@ static void join_io(struct loop *loop, struct io *io, uint32_t events)
             if (s->got < JOIN_ANSWER_BYTES_MAX) continue;
         }
         /* EOF (the server closes after every answer), an error, or full. */
-        if (s->got) answer(j, v, now);
+        if (s->got)
+            answer(j, v, now);
         else {
             count(j, "unanswered", 1);
             wait_then(j, v, now, 1000000);
@@ -544,8 +545,8 @@ static void fc_io(struct loop *loop, struct io *io, uint32_t events)
             fc_close(f, "closed");
             return;
         }
-        res_map_add(&j->r->res->attack, f->kind == FK_FORGED ? "forged_tickets.sent"
-                                                             : "join_flood.sent", 1);
+        res_map_add(&j->r->res->attack,
+                    f->kind == FK_FORGED ? "forged_tickets.sent" : "join_flood.sent", 1);
         io_set(loop, io, LOOP_READ);
         return;
     }
@@ -579,7 +580,8 @@ static void flood_due(struct join *j, uint64_t now)
                 j->sent[kind] = due;
                 break;
             }
-            while (slot < JOIN_FLOOD_INFLIGHT_MAX && j->fc[slot].busy) slot++;
+            while (slot < JOIN_FLOOD_INFLIGHT_MAX && j->fc[slot].busy)
+                slot++;
             if (slot == JOIN_FLOOD_INFLIGHT_MAX) break;
             struct fconn *f = &j->fc[slot];
             j->sent[kind]++;
@@ -595,7 +597,8 @@ static void flood_due(struct join *j, uint64_t now)
                 continue;
             }
             j->r->open_fds++;
-            if (io_set(j->r->loop, &f->io, LOOP_READ | LOOP_WRITE) < 0) fc_close(f, "connect_failed");
+            if (io_set(j->r->loop, &f->io, LOOP_READ | LOOP_WRITE) < 0)
+                fc_close(f, "connect_failed");
         }
     }
 }
@@ -622,7 +625,8 @@ struct join *join_new(struct run *r)
             s->addr = c->src_first + (uint32_t)(gi % c->src_count);
         }
     }
-    j->rate[FK_FORGED] = c->attack.forged_per_s / shards + (c->shard < c->attack.forged_per_s % shards);
+    j->rate[FK_FORGED] =
+        c->attack.forged_per_s / shards + (c->shard < c->attack.forged_per_s % shards);
     j->rate[FK_JOIN] =
         c->attack.join_flood_per_s / shards + (c->shard < c->attack.join_flood_per_s % shards);
     if (j->rate[FK_FORGED] || j->rate[FK_JOIN]) {
@@ -677,7 +681,8 @@ void join_free(struct join *j)
 {
     if (!j) return;
     if (j->v)
-        for (uint32_t i = 0; i < j->r->nvl; i++) free(j->v[i].buf);
+        for (uint32_t i = 0; i < j->r->nvl; i++)
+            free(j->v[i].buf);
     if (j->log) fclose(j->log);
     free(j->fc);
     free(j->v);

@@ -36,8 +36,8 @@
 #define JOIN_SPACE_BYTES 16           /* a space id is 12 characters */
 #define JOIN_ANSWER_BYTES_MAX 2048    /* a join answer: a ticket or two and a URL */
 #define JOIN_TICK_MS 20               /* waits, puzzles, floods */
-#define JOIN_POW_US_PER_TICK 6000       /* hashing per 20 ms tick at most: answers wait less */
-#define JOIN_POW_HASHES_PER_STEP 1024   /* the clock is read between steps */
+#define JOIN_POW_US_PER_TICK 6000     /* hashing per 20 ms tick at most: answers wait less */
+#define JOIN_POW_HASHES_PER_STEP 1024 /* the clock is read between steps */
 #define JOIN_RETRY_S_MAX 60           /* a Retry-After longer than this is cut to it */
 #define JOIN_FLOOD_INFLIGHT_MAX 1000  /* attack connections open at once, per worker */
 #define JOIN_FLOOD_TIMEOUT_MS 5000
