@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "conn.h"
+#include "gatejoin.h"
+#include "gatestatus.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -426,6 +428,7 @@ void api_route(struct conn *c, const struct http_request *req, const char *body,
     bool get = http_method_is(req, "GET"), head = http_method_is(req, "HEAD");
     bool post = http_method_is(req, "POST"), del = http_method_is(req, "DELETE");
     c->srv->m.api_requests++;
+    if (gatestatus_route(c, req)) return;
     if (!c->srv->store) return api_error(c, 503, "storage", "the database is unavailable");
     if (!split(req->path, req->path_len, &s) || !seg_is(&s, 0, "spaces"))
         return api_error(c, 404, "not_found", "no such endpoint");
@@ -438,6 +441,10 @@ void api_route(struct conn *c, const struct http_request *req, const char *body,
     if (s.len == 2) {
         if (get || head) return get_space(c, id, head);
         return api_error(c, 405, "method", "GET");
+    }
+    if (s.len == 3 && seg_is(&s, 2, "join")) {
+        if (post) return gatejoin_handle(c, req, id, body, body_len);
+        return api_error(c, 405, "method", "POST");
     }
     if (s.len == 3 && seg_is(&s, 2, "end")) {
         if (post) return end_space(c, req, id);

@@ -70,6 +70,82 @@ static const struct conf_key keys[] = {
     K(stage_grace_ms, CONF_U32, "120000", 1000, 3600000,
       "a speaker (or the host) who comes back within this keeps the slot (the space)"),
     K(mix_bitrate_bps, CONF_U32, "32000", 6000, 256000, "bitrate of a space's program mix"),
+
+    /* The gate (docs/internals/gate.md, docs/operations.md "The gate"). */
+    K(gate_secret, CONF_STR, "", 0, 0,
+      "ticket master secret shared by all nodes, 16..64 bytes (empty: random per start, "
+      "so tickets die with a restart)"),
+    K(ticket_ttl_s, CONF_U32, "3600", 60, 86400,
+      "life of an admission ticket: a listener may reconnect with it this long"),
+    K(ticket_rotate_s, CONF_U32, "3600", 60, 86400,
+      "key epoch; every ticket life must fit in one (the previous epoch stays valid)"),
+    K(ticket_skew_s, CONF_U32, "30", 0, 600, "tolerated clock lead of the node that signed"),
+    K(queue_ticket_ttl_s, CONF_U32, "120", 10, 3600,
+      "a waiting client must come back within this (poll_max_s and then some)"),
+    K(gate_exempt, CONF_STR, "127.0.0.0/8 ::1", 0, 0,
+      "addresses never limited per prefix: local proxies without PROXY protocol, your own "
+      "load tests (empty: none)"),
+    K(trusted_proxies, CONF_STR, "", 0, 0,
+      "CIDRs whose PROXY header (v1, v2) or X-Forwarded-For names the real client (empty: none)"),
+    K(proxy_header_bytes_max, CONF_U32, "536", 16, 4096,
+      "longest PROXY v2 header with TLVs from a trusted proxy"),
+    K(prefix_table_entries, CONF_U32, "65536", 8, 1u << 24,
+      "client prefixes (/24, /48) tracked per process, 96 B each; least recent evicted"),
+    K(prefix_conns_max, CONF_U32, "256", 0, 1000000,
+      "open connections per prefix per process (0: no cap); a NAT shares one"),
+    K(prefix_conn_rate_mps, CONF_U32, "20000", 0, 1000000000,
+      "new connections per prefix, milli-per-second (20000 = 20/s)"),
+    K(prefix_conn_burst, CONF_U32, "100", 1, 1000000, "new connections per prefix at once"),
+    K(prefix_ticket_rate_mps, CONF_U32, "10000", 0, 1000000000,
+      "fresh joins (tickets) per prefix, milli-per-second (10000 = 10/s)"),
+    K(prefix_ticket_burst, CONF_U32, "50", 1, 1000000, "fresh joins per prefix at once"),
+    K(glitch_leak_pts_per_s, CONF_U32, "1", 0, 1000000,
+      "a prefix's glitch score (malformed input) leaks this fast"),
+    K(glitch_cost_step_pts, CONF_U32, "10", 0, 1000000,
+      "each step of glitch score costs a prefix one more token per request (0: never)"),
+    K(glitch_block_pts, CONF_U32, "100", 0, 1000000,
+      "glitch score at which a prefix is refused outright (0: never)"),
+    K(gate_spaces_max, CONF_U32, "256", 1, 100000,
+      "spaces with admission state at once (8 KiB each); past it joins get 503"),
+    K(admit_share_permille, CONF_U32, "750", 1, 1000,
+      "admitted listeners stay under this share of a space's listeners_max"),
+    K(admit_per_s, CONF_U32, "500", 1, 1000000,
+      "the safe join rate of a space (admissions per second) unless the space sets its own"),
+    K(admit_burst, CONF_U32, "500", 1, 1000000, "admissions that may go at once"),
+    K(prequeue_max, CONF_U32, "1000000", 1, 1u << 30, "joins waiting for a scheduled start"),
+    K(queue_max, CONF_U32, "10000000", 1, 4000000000u,
+      "numbers waiting in a space's queue; past it: 503 queue_full"),
+    K(poll_min_s, CONF_U32, "2", 1, 3600, "a waiting client polls no sooner than this"),
+    K(poll_max_s, CONF_U32, "30", 1, 3600, "... and no later than this"),
+    K(poll_jitter_permille, CONF_U32, "200", 0, 1000,
+      "retry_after is spread by this much either way, so polls come in no waves"),
+    K(prestart_spread_s, CONF_U32, "10", 0, 3600,
+      "pre-queue polls after a scheduled start are spread over this"),
+    K(promise_s, CONF_U32, "10", 1, 64,
+      "an admitted number counts as a listener this long, connected or not"),
+    K(space_join_rate_per_s, CONF_U32, "20000", 1, 1000000,
+      "bulkhead: joins one space may put through the gate per second"),
+    K(space_join_burst, CONF_U32, "20000", 1, 1000000, "bulkhead: joins of one space at once"),
+    K(pow_on_permille, CONF_U32, "1000", 1, 1000000,
+      "puzzles start when a space's join demand reaches this share of its admit rate"),
+    K(pow_base_bits, CONF_U32, "16", 1, 40, "puzzle difficulty at that point (~65k hashes)"),
+    K(pow_step_bits, CONF_U32, "2", 0, 40, "difficulty added per doubling of the overload"),
+    K(pow_max_bits, CONF_U32, "24", 1, 40, "highest difficulty"),
+    K(pow_ttl_s, CONF_U32, "120", 10, 3600, "a puzzle must be solved within this"),
+    K(pow_replay_entries, CONF_U32, "262144", 16, 1u << 24,
+      "redeemed puzzles remembered (12 B each): redeemed per second x pow_ttl_s"),
+    K(overload_l1_permille, CONF_U32, "700", 1, 2000,
+      "pressure (max of CPU, memory, connections) at which pages and the API are shed"),
+    K(overload_l2_permille, CONF_U32, "800", 1, 2000, "... and new joins"),
+    K(overload_l3_permille, CONF_U32, "900", 1, 2000, "... and queue polls"),
+    K(overload_l4_permille, CONF_U32, "970", 1, 2000,
+      "... and new speakers: only admitted listeners' audio is served"),
+    K(overload_hyst_permille, CONF_U32, "100", 0, 1999,
+      "a level is left only below its threshold minus this"),
+    K(overload_calm_ms, CONF_U32, "5000", 0, 600000, "... held for this long"),
+    K(overload_mem_mib, CONF_U32, "0", 0, 1u << 22,
+      "resident memory one process may use (0: a quarter of the machine's RAM)"),
+    K(timeline_s, CONF_U32, "14400", 60, 86400, "seconds of gate timeline kept (152 B each)"),
 };
 
 #define KEYS_LEN (sizeof(keys) / sizeof(keys[0]))
@@ -199,6 +275,26 @@ int conf_check(const struct conf *c, char *err, size_t err_len)
     if (c->burst_ms + 2 * c->page_ms > c->ring_ms)
         return fail(err, err_len, "ring_ms must hold burst_ms plus two pages");
     if (!c->data_dir[0]) return fail(err, err_len, "data: must not be empty");
+    size_t sl = strlen(c->gate_secret);
+    if (sl && (sl < 16 || sl > 64))
+        return fail(err, err_len, "gate_secret: 16 to 64 bytes, or empty for a random one");
+    if (c->ticket_ttl_s > c->ticket_rotate_s || c->queue_ticket_ttl_s > c->ticket_rotate_s ||
+        c->pow_ttl_s > c->ticket_rotate_s)
+        return fail(err, err_len,
+                    "ticket_ttl_s, queue_ticket_ttl_s and pow_ttl_s must not exceed "
+                    "ticket_rotate_s");
+    if (c->poll_min_s > c->poll_max_s)
+        return fail(err, err_len, "poll_min_s must not exceed poll_max_s");
+    if (c->poll_max_s >= c->queue_ticket_ttl_s)
+        return fail(err, err_len, "queue_ticket_ttl_s must exceed poll_max_s");
+    if (c->pow_base_bits > c->pow_max_bits)
+        return fail(err, err_len, "pow_base_bits must not exceed pow_max_bits");
+    if (!(c->overload_l1_permille < c->overload_l2_permille &&
+          c->overload_l2_permille < c->overload_l3_permille &&
+          c->overload_l3_permille < c->overload_l4_permille))
+        return fail(err, err_len, "overload_l1..l4_permille must increase");
+    if (c->overload_hyst_permille >= c->overload_l1_permille)
+        return fail(err, err_len, "overload_hyst_permille must be below overload_l1_permille");
     return 0;
 }
 

@@ -58,6 +58,60 @@ struct conf {
     /* spaces */
     uint32_t stage_grace_ms;
     uint32_t mix_bitrate_bps;
+
+    /* the gate: tickets */
+    char gate_secret[CONF_STR_MAX];
+    uint32_t ticket_ttl_s;
+    uint32_t ticket_rotate_s;
+    uint32_t ticket_skew_s;
+    uint32_t queue_ticket_ttl_s;
+
+    /* the gate: per-prefix limits */
+    char gate_exempt[CONF_STR_MAX];
+    char trusted_proxies[CONF_STR_MAX];
+    uint32_t proxy_header_bytes_max;
+    uint32_t prefix_table_entries;
+    uint32_t prefix_conns_max;
+    uint32_t prefix_conn_rate_mps;
+    uint32_t prefix_conn_burst;
+    uint32_t prefix_ticket_rate_mps;
+    uint32_t prefix_ticket_burst;
+    uint32_t glitch_leak_pts_per_s;
+    uint32_t glitch_cost_step_pts;
+    uint32_t glitch_block_pts;
+
+    /* the gate: admission */
+    uint32_t gate_spaces_max;
+    uint32_t admit_share_permille;
+    uint32_t admit_per_s;
+    uint32_t admit_burst;
+    uint32_t prequeue_max;
+    uint32_t queue_max;
+    uint32_t poll_min_s;
+    uint32_t poll_max_s;
+    uint32_t poll_jitter_permille;
+    uint32_t prestart_spread_s;
+    uint32_t promise_s;
+    uint32_t space_join_rate_per_s;
+    uint32_t space_join_burst;
+
+    /* the gate: proof of work */
+    uint32_t pow_on_permille;
+    uint32_t pow_base_bits;
+    uint32_t pow_step_bits;
+    uint32_t pow_max_bits;
+    uint32_t pow_ttl_s;
+    uint32_t pow_replay_entries;
+
+    /* the gate: overload ladder and timeline */
+    uint32_t overload_l1_permille;
+    uint32_t overload_l2_permille;
+    uint32_t overload_l3_permille;
+    uint32_t overload_l4_permille;
+    uint32_t overload_hyst_permille;
+    uint32_t overload_calm_ms;
+    uint32_t overload_mem_mib;
+    uint32_t timeline_s;
 };
 
 /* conf_defaults: fills every field with its default. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fanout.h"
+#include "gate.h"
 #include "http.h"
 #include "log.h"
 #include "stage.h"
@@ -68,6 +69,9 @@ void conn_close(struct conn *c)
     case CONN_LINGER:
         conn_list_remove(&srv->lingering, c);
         break;
+    case CONN_HANDOFF:
+        conn_list_remove(&srv->handoffs, c);
+        break;
     case CONN_LISTENER:
         fanout_detach(c);
         break;
@@ -87,6 +91,7 @@ void conn_close(struct conn *c)
         c->file = NULL;
         break;
     }
+    gate_conn_close(c);
     srv->m.connections--;
     if (loop_defer(srv->loop, conn_free, c) < 0) conn_free(c); /* nothing can reach it now */
     server_resume_accept(srv);
@@ -197,24 +202,37 @@ void conn_send_file(struct conn *c, const char *hdr, size_t hdr_len, int fd, uin
     file_io(srv->loop, &c->io, LOOP_WRITE);
 }
 
+void conn_respond_ex(struct conn *c, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t body_len,
+                     bool head_only)
+{
+    char hdr[640];
+    int n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-cache, no-store\r\n%sConnection: close\r\n\r\n",
+                     status, http_status_text(status), content_type, body_len, extra_headers);
+    if (n > 0 && (size_t)n < sizeof(hdr) && conn_write_all(c, hdr, (size_t)n) && !head_only)
+        conn_write_all(c, body, body_len);
+    conn_linger(c);
+}
+
 void conn_respond(struct conn *c, int status, const char *content_type, const char *body,
                   size_t body_len, bool head_only)
 {
-    char hdr[512];
-    int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-cache, no-store\r\nConnection: close\r\n\r\n",
-                     status, http_status_text(status), content_type, body_len);
-    if (conn_write_all(c, hdr, (size_t)n) && !head_only) conn_write_all(c, body, body_len);
-    conn_linger(c);
+    conn_respond_ex(c, status, content_type, "", body, body_len, head_only);
 }
 
 void conn_reject(struct conn *c, int status, enum reject_reason why, const char *reason,
                  const char *extra_headers)
 {
+    c->srv->m.rejects[why]++;
+    conn_refuse(c, status, reason, extra_headers);
+}
+
+void conn_refuse(struct conn *c, int status, const char *reason, const char *extra_headers)
+{
     char msg[768];
     size_t rl = strlen(reason);
-    c->srv->m.rejects[why]++;
     int n = snprintf(msg, sizeof(msg),
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n"
@@ -226,6 +244,9 @@ void conn_reject(struct conn *c, int status, enum reject_reason why, const char 
 
 static void request_fail(struct conn *c, int r)
 {
+    /* Browsers and players do not send these: the prefix pays. */
+    c->srv->m.gate_requests++;
+    gate_glitch(c, GATE_GLITCH_MALFORMED_PTS);
     switch (r) {
     case HTTP_URI_TOO_LONG:
         conn_reject(c, 414, REJ_URI_TOO_LONG, "request target too long", "");
@@ -244,7 +265,7 @@ static void request_fail(struct conn *c, int r)
 static uint32_t request_cap(const struct conn *c)
 {
     uint32_t cap = c->srv->conf.header_bytes_max + 1;
-    return c->want > cap ? c->want : cap;
+    return (c->want > cap ? c->want : cap) + c->gate.skip;
 }
 
 /* request_input: <base>[0..have) is everything <c> sent so far. Routes a
@@ -254,9 +275,16 @@ static bool request_input(struct conn *c, char *base, uint32_t have)
     struct server *srv = c->srv;
     uint32_t cap = srv->conf.header_bytes_max + 1;
     struct http_request req;
+    /* A trusted proxy's PROXY header comes first; the request follows it. */
+    int pr = gate_proxy_input(c, base, have);
+    if (pr <= 0) return pr == 0;
+    char *whole = base;
+    base += c->gate.skip;
+    have -= c->gate.skip;
     size_t plen = have < cap ? have : cap;
     int r = http_parse_request(base, plen, &srv->http_limits, &req);
     if (r > 0) {
+        if (!gate_client_settle(c, &req)) return false;
         /* Routes that need the whole body first (the API) say how much. */
         const char *why;
         int64_t body = server_body_bytes(srv, &req, &why);
@@ -273,7 +301,7 @@ static bool request_input(struct conn *c, char *base, uint32_t have)
          * route still reads the request and the bytes past it: when they
          * live in c->buf, it is freed only after the route returns. */
         char *owned = NULL;
-        if (base == c->buf) {
+        if (whole == c->buf) {
             owned = c->buf;
             c->buf = NULL;
             c->buf_len = c->buf_cap = 0;
@@ -299,7 +327,8 @@ static bool keep_partial(struct conn *c, const char *base, uint32_t have)
 {
     uint32_t cap = request_cap(c);
     if (!c->buf) {
-        uint32_t want = c->want ? c->want : (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
+        uint32_t want =
+            c->want ? c->want + c->gate.skip : (have / REQUEST_BUF_STEP + 1) * REQUEST_BUF_STEP;
         if (want > cap) want = cap;
         c->buf = malloc(want);
         if (!c->buf) {
@@ -383,12 +412,17 @@ static struct conn *conn_new(struct server *srv, int fd)
     return c;
 }
 
-void conn_adopt(struct server *srv, int fd, const char *raw, size_t raw_len)
+void conn_adopt(struct server *srv, int fd, const struct prefix *pfx, uint8_t gate_flags,
+                const char *raw, size_t raw_len)
 {
     uint32_t cap = srv->conf.header_bytes_max + 1;
     if (raw_len > srv->scratch_len) raw_len = srv->scratch_len; /* a worker never sends more */
     struct conn *c = conn_new(srv, fd);
     if (!c) return;
+    /* The worker settled the client and holds its prefix; here it is only
+     * named (tickets, join buckets), never held twice. */
+    c->gate.pfx = *pfx;
+    c->gate.flags = (uint8_t)((gate_flags & (CONN_G_EXEMPT | CONN_G_PROXIED)) | CONN_G_SETTLED);
     /* The bytes are parsed from the scratch buffer, as if just read. */
     memcpy(srv->scratch, raw, raw_len);
     if (raw_len && request_input(c, srv->scratch, (uint32_t)raw_len) &&
@@ -414,7 +448,9 @@ void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events)
             pause_accept(srv);
             return;
         }
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -424,11 +460,15 @@ void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events)
             return; /* EAGAIN: drained */
         }
         srv->m.accepts++;
+        struct conn_gate g;
+        if (!gate_conn_accept(srv, fd, (struct sockaddr *)&ss, sl, &g)) continue;
         struct conn *c = conn_new(srv, fd);
         if (!c) {
+            if (srv->gate && srv->gate->ipt_ok) iptable_conn_close(&srv->gate->ipt, &g.ref);
             pause_accept(srv);
             return;
         }
+        c->gate = g;
         /* With TCP_DEFER_ACCEPT the request is usually here already. */
         request_io(loop, &c->io, LOOP_READ);
     }
@@ -442,10 +482,17 @@ void conn_expire(struct server *srv, uint64_t now_ms)
         /* Slow or silent clients get no answer: a 408 would only cost us a
          * write on behalf of an attacker. */
         srv->m.rejects[REJ_HEADER_TIMEOUT]++;
+        srv->m.gate_requests++;
+        gate_glitch(c, GATE_GLITCH_TIMEOUT_PTS);
         conn_close(c);
     }
     while (srv->lingering.head && now_ms - srv->lingering.head->since_ms >= LINGER_MS)
         conn_close(srv->lingering.head);
+    /* Requests waiting for the origin keep their header deadline. */
+    while (srv->handoffs.head && now_ms - srv->handoffs.head->since_ms >= hdr) {
+        srv->m.rejects[REJ_HANDOFF]++;
+        conn_close(srv->handoffs.head);
+    }
     /* Downloads are few: a full walk, closing those stalled too long. */
     struct conn *next;
     for (struct conn *c = srv->files.head; c; c = next) {

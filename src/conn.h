@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iptable.h"
 #include "loop.h"
 #include "metrics.h"
 
@@ -24,7 +25,15 @@ struct chunk;
 struct source;
 struct http_request;
 
-enum conn_role { CONN_REQUEST, CONN_LISTENER, CONN_SOURCE, CONN_LINGER, CONN_STAGE, CONN_FILE };
+enum conn_role {
+    CONN_REQUEST,
+    CONN_LISTENER,
+    CONN_SOURCE,
+    CONN_LINGER,
+    CONN_STAGE,
+    CONN_FILE,
+    CONN_HANDOFF, /* worker: a request for the origin, waiting for room on the link */
+};
 
 struct stage_peer;
 
@@ -32,6 +41,18 @@ struct stage_peer;
 struct conn_file {
     int fd;
     uint64_t off, left;
+};
+
+/* The gate's view of a connection's client (gate.h). */
+#define CONN_G_TRUSTED 0x01 /* the peer is a trusted proxy: the client comes from PROXY/XFF */
+#define CONN_G_SETTLED 0x02 /* the client address is known and its prefix held */
+#define CONN_G_EXEMPT 0x04  /* gate_exempt: never limited per prefix */
+#define CONN_G_PROXIED 0x08 /* the client came from a PROXY header */
+struct conn_gate {
+    struct prefix pfx;      /* the client's /24 or /48 */
+    struct iptable_ref ref; /* its hold on the prefix's connection count (gen 0: none) */
+    uint16_t skip;          /* bytes of PROXY header before the request */
+    uint8_t flags;          /* CONN_G_* */
 };
 
 struct conn {
@@ -55,6 +76,7 @@ struct conn {
     uint32_t skips;
     uint64_t seq;
     uint64_t stall_since_ms; /* when the socket last refused bytes; 0 if not blocked */
+    struct conn_gate gate;
 
     union { /* by role */
         struct source *source;    /* SOURCE */
@@ -80,8 +102,10 @@ void conn_end_request(struct conn *c);
 void conn_accept_ready(struct loop *loop, struct io *io, uint32_t events);
 
 /* conn_adopt: a connection handed over by a worker: <fd> and the bytes
- * <raw> it has sent so far, processed as if this process had read them. */
-void conn_adopt(struct server *srv, int fd, const char *raw, size_t raw_len);
+ * <raw> it has sent so far, processed as if this process had read them.
+ * The worker settled its client: prefix <pfx>, CONN_G_* <gate_flags>. */
+void conn_adopt(struct server *srv, int fd, const struct prefix *pfx, uint8_t gate_flags,
+                const char *raw, size_t raw_len);
 
 /* conn_close: unregisters, closes the fd and releases what the connection
  * holds; the memory goes after this loop iteration. Idempotent. */
@@ -92,9 +116,17 @@ void conn_close(struct conn *c);
 void conn_reject(struct conn *c, int status, enum reject_reason why, const char *reason,
                  const char *extra_headers);
 
+/* conn_refuse: as conn_reject, counted by the caller (the gate's reasons). */
+void conn_refuse(struct conn *c, int status, const char *reason, const char *extra_headers);
+
 /* conn_respond: a complete small answer (status, type, body), then close. */
 void conn_respond(struct conn *c, int status, const char *content_type, const char *body,
                   size_t body_len, bool head_only);
+
+/* conn_respond_ex: conn_respond with <extra_headers> (each ending in CRLF, or ""). */
+void conn_respond_ex(struct conn *c, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t body_len,
+                     bool head_only);
 
 /* conn_send_file: writes the answer header <hdr>, then <len> bytes of <fd>
  * from <off> as the socket takes them (the connection owns <fd>; -1: header

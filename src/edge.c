@@ -23,14 +23,15 @@ static struct mount *by_id(struct server *srv, uint32_t id)
     return NULL;
 }
 
-/* OPEN: u32 id, u32 serial, u8 name_len, name, header pages. */
+/* OPEN: u32 id, u32 serial, u8 name_len, u8 flags, name, header pages. */
 static bool on_open(struct server *srv, const uint8_t *p, uint32_t len)
 {
-    if (len < 9 || len < 9u + p[8]) return false;
+    const uint32_t fixed = RELAY_OPEN_FIXED_BYTES;
+    if (len < fixed || len < fixed + p[8]) return false;
     uint32_t id = relay_get_u32(p), nl = p[8];
     char name[MOUNT_NAME_BYTES_MAX + 1];
-    if (!mount_name_valid((const char *)p + 9, nl)) return false;
-    memcpy(name, p + 9, nl);
+    if (!mount_name_valid((const char *)p + fixed, nl)) return false;
+    memcpy(name, p + fixed, nl);
     name[nl] = 0;
     struct mount *m = mount_get(srv, name);
     if (!m) {
@@ -40,7 +41,9 @@ static bool on_open(struct server *srv, const uint8_t *p, uint32_t len)
     m->id = id;
     m->relayed = true;
     m->serial = relay_get_u32(p + 4);
-    if (mount_set_prelude(m, p + 9 + nl, len - 9 - nl) < 0) log_error("relay: out of memory");
+    m->ticketed = (p[9] & RELAY_OPEN_TICKETED) != 0;
+    if (mount_set_prelude(m, p + fixed + nl, len - fixed - nl) < 0)
+        log_error("relay: out of memory");
     return true;
 }
 
@@ -121,7 +124,9 @@ int edge_read_conf(int fd, struct conf *out)
 int edge_attach(struct server *srv, int fd)
 {
     srv->upstream = relay_open(srv->loop, fd, EDGE_QUEUE_BYTES_MAX, on_frame, on_close, srv);
-    return srv->upstream ? 0 : -ENOMEM;
+    if (!srv->upstream) return -ENOMEM;
+    srv->upstream->on_writable = edge_unpark;
+    return 0;
 }
 
 void edge_send_stats(struct server *srv)
@@ -140,15 +145,84 @@ void edge_send_stats(struct server *srv)
     relay_sendv(srv->upstream, RELAY_STATS, parts, lens, 3);
 }
 
-void edge_handoff(struct conn *c, const char *raw, size_t raw_len)
+/* send_handoff: the frame and the descriptor; 0 or -errno (-EAGAIN: no room). */
+static int send_handoff(struct conn *c, const char *raw, size_t raw_len)
 {
     struct server *srv = c->srv;
-    int e = srv->upstream ? relay_send_fd(srv->upstream, RELAY_HANDOFF, raw, raw_len, c->io.fd)
-                          : -EPIPE;
+    if (!srv->upstream) return -EPIPE;
+    /* HANDOFF: gate flags, the client's prefix (settled here: PROXY header
+     * or X-Forwarded-For already applied), then the bytes. */
+    uint8_t *p = malloc(EDGE_HANDOFF_HEAD_BYTES + raw_len);
+    if (!p) return -ENOMEM;
+    p[0] = c->gate.flags;
+    memcpy(p + 1, c->gate.pfx.b, sizeof(c->gate.pfx.b));
+    memcpy(p + EDGE_HANDOFF_HEAD_BYTES, raw, raw_len);
+    int e = relay_send_fd(srv->upstream, RELAY_HANDOFF, p, EDGE_HANDOFF_HEAD_BYTES + raw_len,
+                          c->io.fd);
+    free(p);
+    return e;
+}
+
+static void handed(struct conn *c, int e)
+{
     if (e < 0) {
         conn_reject(c, 503, REJ_HANDOFF, "server busy, try again", "Retry-After: 1\r\n");
         return;
     }
-    srv->m.handoffs++;
+    c->srv->m.handoffs++;
     conn_close(c); /* our copy; the origin has its own */
+}
+
+/* A parked request reads nothing (the rest of its body is the origin's to
+ * read); it only notices that its client went away. */
+static void parked_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    if (events & (LOOP_HUP | LOOP_ERR)) conn_close(c);
+}
+
+/* park: the link to the origin is full (a join burst): the request waits,
+ * in arrival order, for room instead of getting a 503. Bounded in count;
+ * the header deadline still runs. false: no room to park. */
+static bool park(struct conn *c, const char *raw, size_t raw_len)
+{
+    struct server *srv = c->srv;
+    if (srv->handoffs.len >= EDGE_PARKED_MAX) return false;
+    char *copy = malloc(raw_len ? raw_len : 1);
+    if (!copy) return false;
+    memcpy(copy, raw, raw_len);
+    conn_end_request(c);
+    c->role = CONN_HANDOFF;
+    c->buf = copy;
+    c->buf_len = c->buf_cap = (uint32_t)raw_len;
+    c->io.cb = parked_io;
+    conn_list_append(&srv->handoffs, c);
+    relay_want_writable(srv->upstream);
+    return true;
+}
+
+void edge_unpark(struct relay *r)
+{
+    struct server *srv = r->data;
+    while (srv->handoffs.head && srv->upstream) {
+        struct conn *c = srv->handoffs.head;
+        int e = send_handoff(c, c->buf, c->buf_len);
+        if (e == -EAGAIN) {
+            relay_want_writable(srv->upstream);
+            return;
+        }
+        /* Back on the request list so closing and refusing work as usual. */
+        conn_list_remove(&srv->handoffs, c);
+        c->role = CONN_REQUEST;
+        conn_list_append(&srv->requests, c);
+        handed(c, e);
+    }
+}
+
+void edge_handoff(struct conn *c, const char *raw, size_t raw_len)
+{
+    struct server *srv = c->srv;
+    int e = srv->handoffs.len ? -EAGAIN : send_handoff(c, raw, raw_len); /* keep the order */
+    if (e == -EAGAIN && srv->upstream && park(c, raw, raw_len)) return;
+    handed(c, e);
 }

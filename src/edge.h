@@ -24,9 +24,19 @@ int edge_attach(struct server *srv, int fd);
 /* edge_send_stats: reports this worker's counters to the origin. */
 void edge_send_stats(struct server *srv);
 
+/* A HANDOFF frame starts with the connection's gate flags (u8) and its
+ * client's prefix (16 bytes, prefix.h layout); the bytes follow. */
+#define EDGE_HANDOFF_HEAD_BYTES 17
+
+#define EDGE_PARKED_MAX 8192 /* requests waiting for room on the link to the origin */
+
 /* edge_handoff: gives connection <c> and the bytes it sent so far to the
- * origin (sources, /metrics, API). <c> is closed here either way; when the
- * link is busy the client gets a 503. */
+ * origin (sources, /metrics, API). When the link is full (a join burst)
+ * the request waits for room, in order, up to EDGE_PARKED_MAX and its header
+ * deadline; past that, or when the link is gone, the client gets a 503. */
 void edge_handoff(struct conn *c, const char *raw, size_t raw_len);
+
+/* edge_unpark: the link has room again: hands over the waiting requests. */
+void edge_unpark(struct relay *r);
 
 #endif

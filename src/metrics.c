@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gate.h"
+#include "gatejoin.h"
 #include "mount.h"
 #include "ring.h"
 #include "server.h"
@@ -114,6 +116,54 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
     for (int r = 0; r < REJ__COUNT; r++)
         put(&b, "podium_rejections_total{reason=\"%s\"} %llu\n", reason_names[r],
             (unsigned long long)m->rejects[r]);
+    /* The gate's reasons in the same family (no name is in both lists):
+     * each refusal is counted once, under the reason its answer names. */
+    for (int r = 0; r < TIMELINE_REASONS; r++)
+        put(&b, "podium_rejections_total{reason=\"%s\"} %llu\n",
+            timeline_reason_name((enum timeline_reason)r), (unsigned long long)m->gate_rejects[r]);
+    family(&b, "podium_gate_joins_total", "counter", "Join answers, by outcome.");
+    for (int o = 0; o < TIMELINE_OUTCOMES; o++)
+        put(&b, "podium_gate_joins_total{outcome=\"%s\"} %llu\n",
+            timeline_outcome_name((enum timeline_outcome)o), (unsigned long long)m->gate_joins[o]);
+    one(&b, "podium_gate_requests_total", "counter",
+        "Requests the gate looked at (routed, refused at accept, malformed, timed out).",
+        m->gate_requests);
+    one(&b, "podium_gate_glitches_total", "counter",
+        "Malformed input events (bad requests, header timeouts, forged tickets, bad puzzles).",
+        m->gate_glitches);
+    one(&b, "podium_gate_tickets_ok_total", "counter",
+        "Stream requests on ticketed spaces whose admission ticket verified.", m->gate_tickets_ok);
+    one(&b, "podium_gate_puzzles_issued_total", "counter", "Puzzles handed out with a 202.",
+        m->gate_puzzles_issued);
+    one(&b, "podium_gate_puzzles_solved_total", "counter", "Puzzle solutions accepted.",
+        m->gate_puzzles_solved);
+    one(&b, "podium_gate_proxied_total", "counter",
+        "Requests whose client a trusted proxy named (PROXY header or X-Forwarded-For).",
+        m->gate_proxied);
+    if (srv->gate) {
+        const struct gate *gt = srv->gate;
+        one(&b, "podium_overload_level", "gauge",
+            "This process's overload level (0..4; the origin's when workers run).", gt->ov.level);
+        one(&b, "podium_overload_pressure_permille", "gauge",
+            "Highest of CPU, memory and connection pressure at the last sample, in permille.",
+            gt->ov.pressure_permille);
+        one(&b, "podium_overload_transitions_total", "counter",
+            "Overload level changes of this process.", gt->ov.transitions);
+        one(&b, "podium_gate_prefixes", "gauge",
+            "Client prefixes in this process's table.", gt->ipt.st.used);
+        one(&b, "podium_gate_prefix_evictions_total", "counter",
+            "Prefixes evicted from this process's full table (they start over, fail-open).",
+            gt->ipt.st.evictions_idle + gt->ipt.st.evictions_busy);
+        one(&b, "podium_gate_spaces", "gauge", "Spaces with admission state (deli counters).",
+            gatejoin_space_count(srv));
+        if (gt->tl_ok) {
+            one(&b, "podium_gate_queue_waiting", "gauge",
+                "Numbers handed out and not yet served, all spaces (at the last tick).",
+                gt->gauges.waiting);
+            one(&b, "podium_gate_pow_bits", "gauge",
+                "Highest puzzle difficulty in force (0: no puzzles).", gt->gauges.pow_bits);
+        }
+    }
     one(&b, "podium_slow_listener_skips_total", "counter",
         "Slow listeners moved ahead to a page boundary after falling out of the window.",
         m->slow_skips);

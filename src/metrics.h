@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "timeline.h"
+
 /* Why a connection or request was refused; one label value each. */
 enum reject_reason {
     REJ_BAD_REQUEST,
@@ -62,6 +64,15 @@ struct metrics {
     uint64_t rtp_bad;          /* datagrams that were not RTP */
     uint64_t rtp_unexpected;   /* RTP from an address no space expects */
     uint64_t rejects[REJ__COUNT];
+    /* the gate (gate.c, gatejoin.c); reasons and outcomes as in timeline.h */
+    uint64_t gate_requests;                  /* requests the gate looked at */
+    uint64_t gate_glitches;                  /* malformed input, in events */
+    uint64_t gate_joins[TIMELINE_OUTCOMES];  /* join answers by outcome */
+    uint64_t gate_rejects[TIMELINE_REASONS]; /* refusals by reason */
+    uint64_t gate_tickets_ok;                /* stream requests with a valid ticket */
+    uint64_t gate_puzzles_issued;            /* puzzles handed out */
+    uint64_t gate_puzzles_solved;            /* solutions accepted */
+    uint64_t gate_proxied;                   /* connections whose client a trusted proxy named */
 };
 
 

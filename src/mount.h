@@ -28,6 +28,7 @@ struct mount {
     uint32_t id;  /* the origin's number for it, carried by relay frames */
     bool relayed; /* pages come from the origin over the relay (worker side) */
     struct space_rt *space; /* fed by a space's mix (origin side) */
+    bool ticketed; /* a ticketed space: listeners need an admission ticket (gate.c) */
     struct server *srv;
     struct ring ring;
     struct chunk *prelude; /* HTTP answer + header pages; NULL until a head arrived */

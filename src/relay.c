@@ -44,7 +44,7 @@ static int flush_out(struct relay *r)
         memmove(r->out, r->out + w, r->out_len - (size_t)w);
         r->out_len -= (size_t)w;
     }
-    uint32_t want = LOOP_READ | (r->out_len ? LOOP_WRITE : 0);
+    uint32_t want = LOOP_READ | (r->out_len || r->want_write ? LOOP_WRITE : 0);
     if (want != r->io.events && io_set(r->loop, &r->io, want) < 0) return -EIO;
     return 0;
 }
@@ -204,6 +204,15 @@ static void relay_io(struct loop *loop, struct io *io, uint32_t events)
             relay_close(r, strerror(-e));
             return;
         }
+        if (!r->out_len && r->want_write) {
+            r->want_write = false;
+            if ((e = flush_out(r)) < 0) { /* drops EPOLLOUT */
+                relay_close(r, strerror(-e));
+                return;
+            }
+            if (r->on_writable) r->on_writable(r);
+            if (r->closed) return;
+        }
     }
     if (!(events & (LOOP_READ | LOOP_HUP | LOOP_ERR | LOOP_RDHUP))) return;
     for (unsigned rounds = 0; rounds < 64 && !r->closed; rounds++) {
@@ -252,6 +261,13 @@ static void relay_io(struct loop *loop, struct io *io, uint32_t events)
             }
         }
     }
+}
+
+void relay_want_writable(struct relay *r)
+{
+    if (r->closed || r->want_write) return;
+    r->want_write = true;
+    if (flush_out(r) < 0) relay_close(r, "cannot watch for room");
 }
 
 struct relay *relay_open(struct loop *loop, int fd, size_t out_max, relay_frame_cb on_frame,

@@ -33,6 +33,10 @@ enum relay_type {
     RELAY_HANDOFF = 7, /* local worker -> origin: a connection (fd) and its bytes so far */
 };
 
+/* OPEN: u32 id, u32 serial, u8 name_len, u8 flags, name, header pages. */
+#define RELAY_OPEN_FIXED_BYTES 10
+#define RELAY_OPEN_TICKETED 0x01 /* listeners need an admission ticket */
+
 struct relay;
 
 /* Called once per complete frame. <fd> is the descriptor a HANDOFF carries
@@ -50,6 +54,8 @@ struct relay {
     relay_close_cb on_close;
     void *data;
     bool closed;
+    bool want_write; /* relay_want_writable was called: tell on_writable when there is room */
+    void (*on_writable)(struct relay *r); /* optional; see relay_want_writable */
 
     uint8_t *out; /* queued bytes not yet written */
     size_t out_len, out_cap, out_max;
@@ -81,6 +87,10 @@ static inline int relay_send(struct relay *r, uint8_t type, const void *p, size_
  * own frame: 0, -EAGAIN (queue busy or socket full: try later or refuse),
  * or another -errno. */
 int relay_send_fd(struct relay *r, uint8_t type, const void *p, size_t len, int fd);
+
+/* relay_want_writable: calls r->on_writable once nothing is queued and the
+ * socket has room again (after relay_send_fd returned -EAGAIN). */
+void relay_want_writable(struct relay *r);
 
 /* relay_close: closes the link (idempotent); on_close runs with <why>. */
 void relay_close(struct relay *r, const char *why);

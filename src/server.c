@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "api.h"
 #include "edge.h"
 #include "fanout.h"
+#include "gate.h"
 #include "log.h"
 #include "mount.h"
 #include "net.h"
@@ -121,6 +123,9 @@ static void route_listener(struct conn *c, const struct http_request *req, const
         conn_reject(c, 404, REJ_NOT_FOUND, "no such mount", "");
         return;
     }
+    /* A ticketed space's listener shows its admission ticket before
+     * anything is allocated for it. */
+    if (m->ticketed && !gate_stream_check(c, req, m)) return;
     snprintf(ra, sizeof(ra), "Retry-After: %u\r\n", srv->conf.retry_after_s);
     if (srv->m.listeners >= srv->conf.listeners_max) {
         conn_reject(c, 503, REJ_LISTENER_CAP, "server is at its listener limit", ra);
@@ -131,6 +136,29 @@ static void route_listener(struct conn *c, const struct http_request *req, const
         return;
     }
     fanout_join(c, m, head, start);
+}
+
+/* The overload ladder's class of a request this process serves itself.
+ * Listeners are audio: an open mount's GET is its own admission, a ticketed
+ * one's was admitted by the join. Joins classify themselves (gatejoin.c);
+ * health checks, /metrics and /api/status are never shed, so the operator
+ * can see what is happening while it happens. */
+static int request_class(const struct http_request *req, const char *name_or_null)
+{
+    const char *p = req->path;
+    size_t pl = req->path_len;
+    if (name_or_null) return OVERLOAD_AUDIO;
+    if (http_method_is(req, "PUT") || http_method_is(req, "SOURCE")) return OVERLOAD_SPEAKER;
+    if ((pl == 8 && !memcmp(p, "/healthz", 8)) || (pl == 8 && !memcmp(p, "/metrics", 8)) ||
+        (pl >= 11 && !memcmp(p, "/api/status", 11)))
+        return -1;
+    if (api_is(p, pl)) {
+        size_t k = pl;
+        while (k > 5 && p[k - 1] != '/') k--;
+        if (pl - k == 4 && !memcmp(p + k, "join", 4)) return -1;   /* gatejoin.c decides */
+        if (pl - k == 5 && !memcmp(p + k, "stage", 5)) return OVERLOAD_SPEAKER;
+    }
+    return OVERLOAD_OTHER;
 }
 
 /* Which requests a worker hands to its origin: those that need the origin's
@@ -184,6 +212,16 @@ void server_route(struct conn *c, const struct http_request *req, const char *ra
         edge_handoff(c, raw, raw_len);
         return;
     }
+    c->srv->m.gate_requests++;
+    bool is_mount = mount_from_path(p, pl, name);
+    int cls = request_class(req, is_mount && !http_method_is(req, "PUT") &&
+                                         !http_method_is(req, "SOURCE")
+                                     ? name
+                                     : NULL);
+    if (cls >= 0 && !gate_admits(c->srv, (enum overload_class)cls)) {
+        gate_refuse(c, 503, TIMELINE_R_OVERLOAD, "the server is shedding load; try again", 5);
+        return;
+    }
     if (api_is(p, pl)) {
         api_route(c, req, rest, rest_len);
         return;
@@ -201,7 +239,7 @@ void server_route(struct conn *c, const struct http_request *req, const char *ra
                     "Allow: GET, HEAD, PUT, SOURCE, POST, DELETE\r\n");
         return;
     }
-    if (mount_from_path(p, pl, name)) {
+    if (is_mount) {
         route_listener(c, req, name, head);
     } else if (pl == 8 && !memcmp(p, "/healthz", 8)) {
         conn_respond(c, 200, "text/plain", "ok\n", 3, head);
@@ -322,13 +360,22 @@ int server_init(struct server *srv, const struct conf *conf)
         random_password(srv->conf.source_password, 13);
         log_info("no source password set; this run's is: %s", srv->conf.source_password);
     }
+    if (!srv->conf.gate_secret[0]) {
+        /* Random per start: tickets do not survive a restart. Workers get
+         * it with the rest of the settings (CONF frame). */
+        uint8_t raw[32];
+        admit_rng_os(NULL, raw, sizeof(raw));
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(srv->conf.gate_secret + 2 * i, 3, "%02x", raw[i]);
+    }
     if (init_common(srv) < 0) return -1;
 
     if (space_system_init(srv) < 0 || rtp_open(srv) < 0) return -1;
 
     uint32_t nworkers = workers_count(srv, srv->connections_max);
+    srv->role = nworkers ? SERVER_ORIGIN : SERVER_SINGLE;
+    if (gate_init(srv) < 0) return -1;
     if (nworkers) {
-        srv->role = SERVER_ORIGIN;
         if (workers_start(srv, nworkers, &ss, sl) < 0) return -1;
     } else {
         srv->role = SERVER_SINGLE;
@@ -376,7 +423,7 @@ int server_init_worker(struct server *srv, uint32_t index, int listen_fd, int re
     srv->worker_index = index;
     if (edge_read_conf(relay_fd, &srv->conf) < 0) return -1;
     srv->conf.demo = false;
-    if (init_common(srv) < 0) return -1;
+    if (init_common(srv) < 0 || gate_init(srv) < 0) return -1;
     if (fcntl(relay_fd, F_SETFL, fcntl(relay_fd, F_GETFL) | O_NONBLOCK) < 0 ||
         fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0 ||
         edge_attach(srv, relay_fd) < 0) {
@@ -413,6 +460,7 @@ void server_destroy(struct server *srv)
         while (srv->requests.head) conn_close(srv->requests.head);
         while (srv->lingering.head) conn_close(srv->lingering.head);
         while (srv->files.head) conn_close(srv->files.head);
+        while (srv->handoffs.head) conn_close(srv->handoffs.head);
         while (srv->sources) conn_close(srv->sources->conn);
         for (uint32_t i = 0; i < srv->mounts_len; i++) {
             struct mount *m = srv->mounts[i];
@@ -420,6 +468,7 @@ void server_destroy(struct server *srv)
         }
         loop_once(srv->loop, 0); /* run deferred frees */
         for (uint32_t i = 0; i < srv->mounts_len; i++) mount_free(srv->mounts[i]);
+        gate_free(srv); /* after every connection let go of its prefix */
         io_set(srv->loop, &srv->signal_io, 0);
         close(srv->signal_io.fd);
         loop_free(srv->loop);

@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "metrics.h"
 
+struct gate;
 struct mount;
 struct relay;
 struct source;
@@ -52,6 +53,7 @@ struct server {
     struct conn_list requests; /* reading headers, by arrival */
     struct conn_list lingering;
     struct conn_list files; /* sending a file (recordings) */
+    struct conn_list handoffs; /* WORKER: requests for the origin waiting for room on the link */
     struct source *sources;
     struct mount **mounts;
     uint32_t mounts_len;
@@ -61,6 +63,7 @@ struct server {
     struct space_sys *spaces;  /* ORIGIN, SINGLE: live spaces and the mix thread */
     struct io rtp_io;          /* ORIGIN, SINGLE: RTP/Opus into spaces */
     uint16_t rtp_port;
+    struct gate *gate; /* admission layers (gate.c) */
     struct metrics m;
 };
 

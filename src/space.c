@@ -238,6 +238,13 @@ static struct space_rt *rt_start(struct server *srv, const struct store_space *r
     }
     sp->mount->space = sp;
     sp->mount->orphan_since_ms = 0;
+    /* Workers learn the access mode from OPEN: a mount that already has its
+     * prelude is announced again when the mode changes. */
+    bool ticketed = row->access == STORE_ACCESS_TICKETED;
+    if (sp->mount->ticketed != ticketed) {
+        sp->mount->ticketed = ticketed;
+        if (sp->mount->prelude) workers_mount_open(srv, sp->mount);
+    }
     struct opus_head h = {.version = 1, .channels = 1, .preskip = ss->preskip,
                           .input_rate = 48000};
     mount_set_head(sp->mount, &h);

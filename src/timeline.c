@@ -21,6 +21,7 @@
 #define BROAD_PREFIXES_PER_S_MIN 20
 #define BROAD_JOINS_PER_PREFIX_X10_MAX 50
 #define OVER_CAPACITY_PERMILLE_MIN 100
+#define OVERWHELMING_PERMILLE_MIN 500 /* one signal this strong counts as two */
 
 static const char *const reason_names[TIMELINE_REASONS] = {
     [TIMELINE_R_PREFIX_CONNS] = "prefix_conns",
@@ -184,6 +185,17 @@ void timeline_glitch(struct timeline *tl, uint64_t now_ms, uint32_t n)
     at(tl, now_ms / 1000)->glitches += n;
 }
 
+void timeline_add(struct timeline *tl, uint64_t now_ms, const struct timeline_sec *d)
+{
+    struct timeline_sec *r = at(tl, now_ms / 1000);
+    r->requests += d->requests;
+    for (unsigned i = 0; i < TIMELINE_OUTCOMES; i++)
+        r->joins[i] += d->joins[i];
+    for (unsigned i = 0; i < TIMELINE_REASONS; i++)
+        r->rejects[i] += d->rejects[i];
+    r->glitches += d->glitches;
+}
+
 void timeline_gauges(struct timeline *tl, uint64_t now_ms, uint32_t queue_len, uint32_t admitted,
                      unsigned overload_level, unsigned pow_bits)
 {
@@ -282,6 +294,13 @@ void timeline_verdict(const struct timeline *tl, uint64_t from_s, uint64_t to_s,
     unsigned hostile = (unsigned)__builtin_popcount(
         v->signals & (TIMELINE_SIG_GLITCHES | TIMELINE_SIG_FORGED | TIMELINE_SIG_PREFIX_LIMITS |
                       TIMELINE_SIG_CONCENTRATED));
+    /* When the cheap layers shed an attack at accept, little of it reaches
+     * the join (no concentration to measure): but half of all requests
+     * refused per network, malformed or forged is no crowd behind a NAT. */
+    if (v->glitch_permille >= OVERWHELMING_PERMILLE_MIN ||
+        v->forged_permille >= OVERWHELMING_PERMILLE_MIN ||
+        v->prefix_limited_permille >= OVERWHELMING_PERMILLE_MIN)
+        hostile++;
     if (v->requests < QUIET_REQUESTS_MIN)
         v->kind = TIMELINE_QUIET;
     else if (hostile == 0)

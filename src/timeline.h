@@ -100,6 +100,11 @@ void timeline_join(struct timeline *tl, uint64_t now_ms, enum timeline_outcome o
 void timeline_reject(struct timeline *tl, uint64_t now_ms, enum timeline_reason r);
 void timeline_glitch(struct timeline *tl, uint64_t now_ms, uint32_t n);
 
+/* timeline_add: adds the counters of <d> (requests, joins, rejects,
+ * glitches; its other fields are ignored) to the second of <now_ms>: for
+ * counts made elsewhere (worker processes) and delivered in bulk. */
+void timeline_add(struct timeline *tl, uint64_t now_ms, const struct timeline_sec *d);
+
 /* timeline_gauges: the end-of-second values for the second of <now_ms>. */
 void timeline_gauges(struct timeline *tl, uint64_t now_ms, uint32_t queue_len, uint32_t admitted,
                      unsigned overload_level, unsigned pow_bits);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "edge.h"
 #include "log.h"
 #include "mount.h"
 #include "net.h"
@@ -65,16 +66,17 @@ uint32_t workers_count(const struct server *srv, uint64_t fds_per_process)
 
 static void send_open(struct worker *w, const struct mount *m)
 {
-    uint8_t hdr[9 + MOUNT_NAME_BYTES_MAX];
+    uint8_t hdr[RELAY_OPEN_FIXED_BYTES + MOUNT_NAME_BYTES_MAX];
     size_t nl = strlen(m->name);
     uint32_t hl;
     const uint8_t *head = mount_head_pages(m, &hl);
     relay_put_u32(hdr, m->id);
     relay_put_u32(hdr + 4, m->serial);
     hdr[8] = (uint8_t)nl;
-    memcpy(hdr + 9, m->name, nl);
+    hdr[9] = m->ticketed ? RELAY_OPEN_TICKETED : 0;
+    memcpy(hdr + RELAY_OPEN_FIXED_BYTES, m->name, nl);
     const void *parts[] = {hdr, head};
-    size_t lens[] = {9 + nl, hl};
+    size_t lens[] = {RELAY_OPEN_FIXED_BYTES + nl, hl};
     relay_sendv(w->link, RELAY_OPEN, parts, lens, 2);
 }
 
@@ -155,9 +157,18 @@ static bool on_frame(struct relay *r, uint8_t type, const uint8_t *p, uint32_t l
         if (take_stats(w, p, len)) return true;
         log_warn("worker %u: malformed stats frame", w->index);
         return false;
-    case RELAY_HANDOFF:
-        conn_adopt(w->srv, fd, (const char *)p, len);
+    case RELAY_HANDOFF: {
+        struct prefix pfx;
+        if (len < EDGE_HANDOFF_HEAD_BYTES) {
+            close(fd);
+            log_warn("worker %u: short handoff frame", w->index);
+            return false;
+        }
+        memcpy(pfx.b, p + 1, sizeof(pfx.b));
+        conn_adopt(w->srv, fd, &pfx, p[0], (const char *)p + EDGE_HANDOFF_HEAD_BYTES,
+                   len - EDGE_HANDOFF_HEAD_BYTES);
         return true;
+    }
     default:
         log_warn("worker %u: unexpected frame type %u", w->index, type);
         return false;

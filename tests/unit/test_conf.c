@@ -238,6 +238,27 @@ static void test_check(void)
     conf_defaults(&c);
     c.data_dir[0] = 0;
     CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
+
+    /* The gate: a secret of 16..64 bytes or none; every ticket life within
+     * one key epoch; polls before a queue ticket expires; rising ladder. */
+    conf_defaults(&c);
+    CHECK_EQ(conf_set(&c, "gate_secret", "0123456789abcde", err, sizeof(err)), 0);
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
+    CHECK(strstr(err, "gate_secret") != NULL);
+    CHECK_EQ(conf_set(&c, "gate_secret", "0123456789abcdef", err, sizeof(err)), 0);
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), 0);
+    c.ticket_ttl_s = c.ticket_rotate_s + 1;
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
+    CHECK(strstr(err, "ticket_rotate_s") != NULL);
+    conf_defaults(&c);
+    c.poll_max_s = c.queue_ticket_ttl_s;
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
+    conf_defaults(&c);
+    c.overload_l3_permille = c.overload_l2_permille;
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
+    conf_defaults(&c);
+    c.overload_hyst_permille = c.overload_l1_permille;
+    CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
 }
 
 static bool path_ok(const char *path, const char *want)

@@ -72,6 +72,39 @@ static void test_ring(void)
     timeline_free(&tl);
 }
 
+/* Bulk counts (from worker processes) add to what the second already has;
+ * gauges and concentration in the delta are ignored. */
+static void test_add(void)
+{
+    struct timeline tl;
+    struct timeline_sec d;
+    CHECK_EQ(timeline_init(&tl, 10), 0);
+    memset(&d, 0, sizeof(d));
+    d.requests = 7;
+    d.joins[TIMELINE_QUEUED] = 3;
+    d.rejects[TIMELINE_R_TICKET_FORGED] = 5;
+    d.glitches = 2;
+    d.queue_len = 999;
+    d.prefixes = 999;
+    timeline_request(&tl, 4000);
+    timeline_reject(&tl, 4500, TIMELINE_R_TICKET_FORGED);
+    timeline_add(&tl, 4999, &d);
+    timeline_add(&tl, 4001, &d);
+    const struct timeline_sec *r = timeline_get(&tl, 4);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ(r->requests, 15);
+        CHECK_EQ(r->joins[TIMELINE_QUEUED], 6);
+        CHECK_EQ(r->joins[TIMELINE_ADMITTED], 0);
+        CHECK_EQ(r->rejects[TIMELINE_R_TICKET_FORGED], 11);
+        CHECK_EQ(r->glitches, 4);
+        CHECK_EQ(r->queue_len, 0);
+        CHECK_EQ(r->prefixes, 0);
+    }
+    CHECK(timeline_get(&tl, 5) == NULL);
+    timeline_free(&tl);
+}
+
 static void test_json_exact(void)
 {
     struct timeline tl;
@@ -231,6 +264,45 @@ static void test_verdict_mixed(void)
     timeline_free(&tl);
 }
 
+/* An attack shed at accept: nearly every request refused per network, so
+ * few joins and no concentration to see; one overwhelming signal is
+ * enough. Below half it stays mixed; with a broad crowd it stays mixed. */
+static void test_verdict_shed_at_accept(void)
+{
+    struct timeline tl;
+    struct timeline_verdict v;
+    CHECK_EQ(timeline_init(&tl, 600), 0);
+    for (uint64_t s = 0; s < 10; s++) {
+        req(&tl, s, 400);
+        add(&tl, s, TIMELINE_QUEUED, 2);
+        rej(&tl, s, TIMELINE_R_PREFIX_GLITCHY, 390);
+        conc(&tl, s, 2, 1, 2, v4(127, 66, 0));
+    }
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK_EQ(v.kind, TIMELINE_HOSTILE);
+    CHECK_EQ(v.signals, TIMELINE_SIG_PREFIX_LIMITS | TIMELINE_SIG_OVER_CAPACITY);
+    CHECK_EQ(v.prefix_limited_permille, 975);
+    timeline_free(&tl);
+
+    CHECK_EQ(timeline_init(&tl, 600), 0);
+    for (uint64_t s = 0; s < 10; s++) {
+        req(&tl, s, 400);
+        add(&tl, s, TIMELINE_ADMITTED, 200);
+        rej(&tl, s, TIMELINE_R_PREFIX_TICKET_RATE, 199);
+    }
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK_EQ(v.prefix_limited_permille, 497);
+    CHECK_EQ(v.kind, TIMELINE_MIXED);
+    for (uint64_t s = 0; s < 10; s++)
+        conc(&tl, s, 200, 100, 3, v4(10, 0, 0));
+    rej(&tl, 0, TIMELINE_R_PREFIX_TICKET_RATE, 100);
+    timeline_verdict(&tl, 0, 9, &v);
+    CHECK(v.prefix_limited_permille >= 500);
+    CHECK(v.signals & TIMELINE_SIG_BROAD);
+    CHECK_EQ(v.kind, TIMELINE_MIXED);
+    timeline_free(&tl);
+}
+
 static void test_verdict_quiet_and_range(void)
 {
     struct timeline tl;
@@ -279,11 +351,13 @@ static void test_names_and_mappings(void)
 int main(void)
 {
     T_RUN(test_ring);
+    T_RUN(test_add);
     T_RUN(test_json_exact);
     T_RUN(test_json_worst_case_fits);
     T_RUN(test_verdict_flash_crowd);
     T_RUN(test_verdict_botnet);
     T_RUN(test_verdict_mixed);
+    T_RUN(test_verdict_shed_at_accept);
     T_RUN(test_verdict_quiet_and_range);
     T_RUN(test_names_and_mappings);
     T_DONE();

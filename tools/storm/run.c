@@ -156,6 +156,7 @@ static void end_run(struct loop *loop, struct timer *t)
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
     r->ended = true;
+    if (r->join) join_stop(r->join, now); /* those still waiting in the gate */
     if (now - r->t0_us > (uint64_t)r->tick_no * 1000000u + 500000u) tick(loop, &r->tick_timer);
     for (uint32_t i = 0; i < r->nvl; i++) {
         struct vl *v = &r->vls[i];
@@ -231,6 +232,7 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
         r.atk = attack_new(&r);
         if (!r.atk) goto out_free;
     }
+    if (cfg->join.space[0] && !(r.join = join_new(&r))) goto out_free;
     /* Wait for the common start (the parent forked everyone before it). */
     while (clock_mono_us() < r.t0_us) {
         uint64_t d = r.t0_us - clock_mono_us();
@@ -250,10 +252,12 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     if (cfg->attack.reconnect_at_us != UINT64_MAX && cfg->attack.reconnect_at_us < cfg->duration_us)
         timer_start(r.loop, &r.storm_timer, cfg->attack.reconnect_at_us / 1000);
     if (r.atk) attack_start(r.atk);
+    if (r.join) join_start(r.join);
     rc = loop_run(r.loop);
     res->cpu_us = run_cpu_us() - r.cpu_start_us;
     res->tool_bound_s += r.tool_bound_ticks;
 out_free:
+    if (r.join) join_free(r.join);
     if (r.atk) attack_free(r.atk);
     free(r.vls);
     free(r.rbuf);

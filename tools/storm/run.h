@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "join.h"
 #include "loop.h"
 #include "result.h"
 #include "sopt.h"
@@ -29,6 +30,7 @@ struct run_cfg {
     uint32_t src_first, src_count; /* source addresses, host order; count 0 = kernel's choice */
     bool live;        /* one line per second on stderr */
     int status_fd;    /* worker → parent snapshot lines, -1 when none */
+    struct join_cfg join; /* --space: listeners join through the gate first */
 };
 
 struct vl;
@@ -49,6 +51,7 @@ struct run {
     size_t request_len;
     struct timer launch_timer, sweep_timer, tick_timer, end_timer, storm_timer;
     struct attack *atk;
+    struct join *join; /* --space */
     uint64_t cpu_start_us, cpu_tick_us;
     uint32_t tool_bound_ticks;
     uint32_t tick_no;   /* seconds reported so far */

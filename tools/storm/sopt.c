@@ -135,8 +135,8 @@ int sopt_sources_parse(const char *s, uint32_t *first_host_order, uint32_t *coun
 
 bool sopt_attack_any(const struct attack_spec *a)
 {
-    return a->slowloris || a->idle || a->slow_readers || a->flood_per_s ||
-           a->reconnect_at_us != UINT64_MAX;
+    return a->slowloris || a->idle || a->slow_readers || a->flood_per_s || a->forged_per_s ||
+           a->join_flood_per_s || a->reconnect_at_us != UINT64_MAX;
 }
 
 /* One "key=value" or "key@time" item of --attack. */
@@ -156,10 +156,14 @@ static int attack_item(const char *it, size_t len, struct attack_spec *a)
     size_t kl = (size_t)(eq - it), vl = len - kl - 1;
     const char *v = eq + 1;
     uint64_t n;
-    if (kl == 5 && !memcmp(it, "flood", 5)) {
+    uint32_t *rate = kl == 5 && !memcmp(it, "flood", 5)             ? &a->flood_per_s
+                     : kl == 14 && !memcmp(it, "forged-tickets", 14) ? &a->forged_per_s
+                     : kl == 10 && !memcmp(it, "join-flood", 10)     ? &a->join_flood_per_s
+                                                                     : NULL;
+    if (rate) {
         if (vl > 2 && !memcmp(v + vl - 2, "/s", 2)) vl -= 2;
         if (sopt_u64_parse(v, vl, &n) < 0 || n > 1000000) return -1;
-        a->flood_per_s = (uint32_t)n;
+        *rate = (uint32_t)n;
         return 0;
     }
     if (sopt_u64_parse(v, vl, &n) < 0 || n > 1000000) return -1;

@@ -48,10 +48,13 @@ int sopt_sources_parse(const char *s, uint32_t *first_host_order, uint32_t *coun
 struct attack_spec {
     uint32_t slowloris, idle, slow_readers; /* connections */
     uint32_t flood_per_s;                   /* junk/forged requests per second */
+    uint32_t forged_per_s;                  /* --space: stream GETs with forged tickets (join.c) */
+    uint32_t join_flood_per_s;              /* --space: fresh joins that never follow (join.c) */
     uint64_t reconnect_at_us;               /* reconnect storm at; UINT64_MAX: none */
 };
 
-/* "slowloris=5000,idle=20000,flood=20000/s,slow-readers=1000,reconnect-storm@30s" */
+/* "slowloris=5000,idle=20000,flood=20000/s,slow-readers=1000,reconnect-storm@30s,
+ *  forged-tickets=500/s,join-flood=300/s" */
 int sopt_attack_parse(const char *s, struct attack_spec *a);
 bool sopt_attack_any(const struct attack_spec *a);
 

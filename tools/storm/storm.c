@@ -25,7 +25,9 @@ static void usage(FILE *f)
 {
     fputs("usage: podium storm --target http://127.0.0.1:8000 --mount /live/NAME.opus\n"
           "         [--listeners N] [--arrival burst|ramp:10s|rate:5000/s] [--duration 60s]\n"
-          "         [--attack slowloris=N,idle=N,flood=N/s,slow-readers=N,reconnect-storm@30s]\n"
+          "         [--attack slowloris=N,idle=N,flood=N/s,slow-readers=N,reconnect-storm@30s,\n"
+          "                   forged-tickets=N/s,join-flood=N/s]\n"
+          "         [--space ID [--prefixes N[@127.A.B.0]] [--join-log FILE]]\n"
           "         [--sources 127.0.0.2-127.0.0.40] [--slo ttfa_p99=1s,stalls=0,joined=100%]\n"
           "         [--json FILE] [--html FILE] [--procs N] [--quiet]\n"
           "         [--allow-remote] [--allow-remote-attack]\n"
@@ -35,6 +37,9 @@ static void usage(FILE *f)
           "against an Icecast-compatible mount, verifies every Ogg page every virtual listener\n"
           "receives, and gates on SLOs. SLO keys: ttfa_p50 ttfa_p90 ttfa_p99 ttfa_p999 ttfa_max\n"
           "(times), stalls stalled_listeners failed integrity_errors (counts), joined (count or %).\n"
+          "--space ID: every listener joins the space through the gate first (POST .../join,\n"
+          "waits its turn, solves puzzles) and listens with its ticket; join.* counters in the\n"
+          "attack section. --prefixes spreads listeners over N /24 networks of 127/8.\n"
           "Exit: 0 every SLO held, 1 an SLO failed, 2 usage error or the run could not be made.\n",
           f);
 }
@@ -159,7 +164,7 @@ int storm_main(int argc, char **argv)
     cfg.attack.reconnect_at_us = UINT64_MAX;
     cfg.status_fd = -1;
 
-    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS };
+    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS, O_PREFIXES, O_JOIN_LOG };
     static const struct option opts[] = {
         {"target", required_argument, 0, 't'},    {"mount", required_argument, 0, 'm'},
         {"listeners", required_argument, 0, 'n'}, {"arrival", required_argument, 0, 'a'},
@@ -168,6 +173,8 @@ int storm_main(int argc, char **argv)
         {"json", required_argument, 0, 'j'},      {"html", required_argument, 0, 'H'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"procs", required_argument, 0, O_PROCS}, {"space", required_argument, 0, O_SPACE},
+        {"prefixes", required_argument, 0, O_PREFIXES},
+        {"join-log", required_argument, 0, O_JOIN_LOG},
         {"allow-remote", no_argument, 0, O_ALLOW_REMOTE},
         {"allow-remote-attack", no_argument, 0, O_ALLOW_REMOTE_ATTACK},
         {0, 0, 0, 0},
@@ -215,9 +222,18 @@ int storm_main(int argc, char **argv)
                 procs > SPLIT_PROCS_MAX)
                 return usage_error("bad --procs (1..64)", optarg);
             break;
-        case O_SPACE:
-            return usage_error("--space needs the Gate (POST /api/spaces/{id}/join), not built yet",
-                               NULL);
+        case O_SPACE: /* join.c */
+            if (!join_space_valid(optarg)) return usage_error("bad --space (a space id)", optarg);
+            snprintf(cfg.join.space, sizeof(cfg.join.space), "%s", optarg);
+            snprintf(cfg.mount, sizeof(cfg.mount), "/live/%s.opus", optarg);
+            break;
+        case O_PREFIXES:
+            if (join_prefixes_parse(optarg, &cfg.join) < 0)
+                return usage_error("bad --prefixes (N or N@127.A.B.0)", optarg);
+            break;
+        case O_JOIN_LOG:
+            snprintf(cfg.join.log_path, sizeof(cfg.join.log_path), "%s", optarg);
+            break;
         case O_ALLOW_REMOTE: allow_remote = true; break;
         case O_ALLOW_REMOTE_ATTACK: allow_remote_attack = true; break;
         case ':': return usage_error("missing value for", argv[optind - 1]);
@@ -225,6 +241,9 @@ int storm_main(int argc, char **argv)
         }
     }
     if (optind < argc) return usage_error("unexpected argument", argv[optind]);
+    if (!cfg.join.space[0] && (cfg.attack.forged_per_s || cfg.attack.join_flood_per_s ||
+                               cfg.join.prefixes || cfg.join.log_path[0]))
+        return usage_error("forged-tickets, join-flood, --prefixes and --join-log need --space", NULL);
     if (sopt_target_parse(target, &cfg.target) < 0)
         return usage_error("bad --target (http://IPv4[:PORT])", target);
     const char *why = sopt_target_guard(&cfg.target, sopt_attack_any(&cfg.attack), allow_remote,

@@ -54,7 +54,16 @@ void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
     oggv_init(&v->ov);
     play_init(&v->play);
     if (!(v->flags & VL_F_REJOIN)) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
-    int fd = run_connect(r);
+    if (r->join) {
+        join_launch(r->join, v); /* through the gate first (--space) */
+        return;
+    }
+    vl_connect(r, v, run_connect(r));
+}
+
+void vl_connect(struct run *r, struct vl *v, int fd)
+{
+    uint64_t now = loop_now_us(r->loop);
     if (fd < 0) {
         io_init(&v->io, -1, vl_io, v);
         v->state = VL_CONNECTING; /* so vl_finish accounts it */
@@ -117,8 +126,11 @@ static void on_connected(struct vl *v, uint64_t now)
         return;
     }
     /* A fresh socket's send buffer always holds the request whole. */
-    ssize_t n = send(v->io.fd, r->request, r->request_len, MSG_NOSIGNAL);
-    if (n != (ssize_t)r->request_len) {
+    const char *rq = r->request;
+    size_t rl = r->request_len;
+    if (r->join) join_request(r->join, v, &rq, &rl); /* the GET with the ticket */
+    ssize_t n = send(v->io.fd, rq, rl, MSG_NOSIGNAL);
+    if (n != (ssize_t)rl) {
         fail(v, now, n < 0 ? errno_reason(errno) : "local_short_write");
         return;
     }

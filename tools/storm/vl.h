@@ -38,6 +38,10 @@ struct vl {
 /* vl_launch: connects and sends the GET (when writable); stays in VL_DONE
  * with a failure counted when even the socket could not be made. */
 void vl_launch(struct run *r, struct vl *v, uint64_t intended_us);
+/* vl_connect: the stream phase on the connecting socket <fd> (or -errno);
+ * what vl_launch does after the bookkeeping (join.c calls it once a ticket
+ * is in hand). */
+void vl_connect(struct run *r, struct vl *v, int fd);
 /* vl_finish: ends the session at <now_us> with <how> ("completed",
  * "reconnect", ...) and accounts it; closes the socket. */
 void vl_finish(struct vl *v, uint64_t now_us, const char *how);
