@@ -156,7 +156,11 @@ def test_flash_crowd_under_attack():
         am = a["attack"]["by_mode"]
         assert am["forged_tickets"].get("http_200", 0) == 0, am["forged_tickets"]
         assert rej.get("ticket_forged", 0) > 50 or rej.get("prefix_glitchy", 0) > 50, rej
-        assert rej.get("prefix_ticket_rate", 0) + rej.get("prefix_conn_rate", 0) > 50, rej
+        # The join flood is shed per prefix: by rate, or (once its prefixes
+        # scored glitches from the forged tickets) as glitchy; which layer
+        # gets there first depends on timing.
+        assert (rej.get("prefix_ticket_rate", 0) + rej.get("prefix_conn_rate", 0) +
+                rej.get("prefix_glitchy", 0)) > 50, rej
         assert rej.get("prefix_conns", 0) > 0, rej
         assert am["join_flood"].get("http_200", 0) <= 3 * 50, am["join_flood"]
         assert m["podium_gate_glitches_total"] > 0
