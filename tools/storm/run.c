@@ -29,7 +29,7 @@ uint32_t run_tick_index(const struct run *r, uint64_t now_us)
     return t < RES_TIMELINE_MAX ? (uint32_t)t : RES_TIMELINE_MAX - 1;
 }
 
-int run_connect(struct run *r)
+int run_socket(struct run *r)
 {
     const struct run_cfg *c = r->cfg;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -48,11 +48,26 @@ int run_connect(struct run *r)
             return -e;
         }
     }
+    return fd;
+}
+
+int run_issue(struct run *r, int fd)
+{
+    const struct run_cfg *c = r->cfg;
     if (connect(fd, (const struct sockaddr *)&c->target.addr, sizeof(c->target.addr)) < 0 &&
-        errno != EINPROGRESS) {
-        int e = errno;
+        errno != EINPROGRESS)
+        return -errno;
+    return 0;
+}
+
+int run_connect(struct run *r)
+{
+    int fd = run_socket(r);
+    if (fd < 0) return fd;
+    int rc = run_issue(r, fd);
+    if (rc < 0) {
         close(fd);
-        return -e;
+        return rc;
     }
     return fd;
 }
@@ -103,25 +118,32 @@ static void tick(struct loop *loop, struct timer *t)
     uint64_t cpu = run_cpu_us();
     uint64_t used = cpu - r->cpu_tick_us;
     r->cpu_tick_us = cpu;
-    bool bound = used > 900000; /* the tool burnt > 90 % of a core: it is the bottleneck */
+    res->tl[prev].tool_cpu_ms += (uint32_t)(used / 1000);
+    /* A worker above 90 % of a core is the bottleneck. (The tool as a whole
+     * above 90 % of the machine is judged from the timeline's sum.) */
+    bool bound = used > 900000;
     if (bound) r->tool_bound_ticks++;
     uint64_t p50 = hist_quantile(&res->ttfa, 500000), p99 = hist_quantile(&res->ttfa, 990000);
+    uint64_t ip99 = hist_quantile(&res->issue, 990000);
+    bool late = ip99 > RES_ISSUE_LATE_US;
     if (r->cfg->live)
         fprintf(stderr,
                 "storm t=%us listeners=%u joins/s=%u ttfa p50=%.0fms p99=%.0fms stalls=%llu "
-                "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu%s\n",
+                "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu "
+                "issue p99=%.0fms%s%s\n",
                 i, r->playing, res->tl[prev].joins, p50 / 1000.0, p99 / 1000.0,
                 (unsigned long long)res->stalls, (unsigned long long)res->err_crc,
                 (unsigned long long)res->err_seq, (unsigned long long)res->err_granule,
                 (unsigned long long)res->err_capture, (unsigned long long)res->failed,
-                bound ? " [tool cpu-bound]" : "");
+                ip99 / 1000.0, late ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "");
     if (r->cfg->status_fd >= 0) {
         char line[256];
-        int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d\n", i,
-                         r->playing, res->tl[prev].joins, (unsigned long long)res->joined,
+        int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d %llu %llu\n",
+                         i, r->playing, res->tl[prev].joins, (unsigned long long)res->joined,
                          (unsigned long long)res->failed, (unsigned long long)res->stalls,
                          (unsigned long long)res_integrity(res), (unsigned long long)p50,
-                         (unsigned long long)p99, bound ? 1 : 0);
+                         (unsigned long long)p99, bound ? 1 : 0, (unsigned long long)ip99,
+                         (unsigned long long)used);
         if (n > 0 && write(r->cfg->status_fd, line, (size_t)n) < 0) {
             /* parent gone: keep running, the result file still matters */
         }
@@ -219,6 +241,8 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     r.vls = calloc(r.nvl ? r.nvl : 1, sizeof(*r.vls));
     if (!r.rbuf || !r.vls) goto out_free;
     build_request(&r);
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    res->cores = nc > 0 ? (uint64_t)nc : 1;
     r.t0_us = cfg->t0_us ? cfg->t0_us : clock_mono_us();
     r.end_us = r.t0_us + cfg->duration_us;
     for (uint32_t j = 0; j < r.nvl; j++) {

@@ -60,8 +60,13 @@ struct run {
  * when the worker could not start (no loop, no memory). */
 int run_worker(const struct run_cfg *cfg, struct storm_result *res);
 
-/* run_connect: a non-blocking TCP socket bound to the next source address
- * (if any) with connect() to the target issued. Returns the fd or -errno. */
+/* run_socket: a non-blocking TCP socket bound to the next source address
+ * (if any; the port is chosen at connect). Returns the fd or -errno. */
+int run_socket(struct run *r);
+/* run_issue: connect() of <fd> to the target; 0 once issued (in progress or
+ * done), or -errno. */
+int run_issue(struct run *r, int fd);
+/* run_connect: run_socket + run_issue; the fd or -errno (nothing left open). */
 int run_connect(struct run *r);
 
 /* Seconds since start, for timeline ticks (clamped to the timeline). */

@@ -31,7 +31,7 @@ struct child {
     size_t line_len;
     /* latest snapshot */
     unsigned tick, playing, joins;
-    unsigned long long joined, failed, stalls, errors, p50, p99;
+    unsigned long long joined, failed, stalls, errors, p50, p99, issue_p99, cpu_us;
     int bound;
 };
 
@@ -55,14 +55,15 @@ static void child_main(const struct run_cfg *base, uint32_t k, uint32_t n, int w
 static void parse_status(struct child *c)
 {
     c->line[c->line_len] = 0;
-    sscanf(c->line, "S %u %u %u %llu %llu %llu %llu %llu %llu %d", &c->tick, &c->playing, &c->joins,
-           &c->joined, &c->failed, &c->stalls, &c->errors, &c->p50, &c->p99, &c->bound);
+    sscanf(c->line, "S %u %u %u %llu %llu %llu %llu %llu %llu %d %llu %llu", &c->tick, &c->playing,
+           &c->joins, &c->joined, &c->failed, &c->stalls, &c->errors, &c->p50, &c->p99, &c->bound,
+           &c->issue_p99, &c->cpu_us);
 }
 
-static void print_live(struct child *cs, uint32_t n)
+static void print_live(struct child *cs, uint32_t n, uint64_t cores)
 {
     unsigned playing = 0, joins = 0, tick = 0;
-    unsigned long long failed = 0, stalls = 0, errors = 0, p50 = 0, p99 = 0;
+    unsigned long long failed = 0, stalls = 0, errors = 0, p50 = 0, p99 = 0, ip99 = 0, cpu = 0;
     int bound = 0;
     for (uint32_t i = 0; i < n; i++) {
         playing += cs[i].playing;
@@ -74,14 +75,18 @@ static void print_live(struct child *cs, uint32_t n)
         if (cs[i].tick > tick) tick = cs[i].tick;
         if (cs[i].p50 > p50) p50 = cs[i].p50;
         if (cs[i].p99 > p99) p99 = cs[i].p99;
+        if (cs[i].issue_p99 > ip99) ip99 = cs[i].issue_p99;
+        cpu += cs[i].cpu_us;
     }
+    /* The tool as a whole above 90 % of the machine competes with the server. */
+    if (cpu > 900000ull * cores) bound = 1;
     /* Percentiles across workers are only exact after the final merge; live
      * we show the worst worker's. */
     fprintf(stderr,
             "storm t=%us listeners=%u joins/s=%u ttfa p50<=%.0fms p99<=%.0fms stalls=%llu "
-            "integrity_errors=%llu failed=%llu procs=%u%s\n",
-            tick, playing, joins, p50 / 1000.0, p99 / 1000.0, stalls, errors, failed, n,
-            bound ? " [tool cpu-bound]" : "");
+            "integrity_errors=%llu failed=%llu issue p99<=%.0fms procs=%u%s%s\n",
+            tick, playing, joins, p50 / 1000.0, p99 / 1000.0, stalls, errors, failed, ip99 / 1000.0,
+            n, ip99 > RES_ISSUE_LATE_US ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "");
 }
 
 int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
@@ -90,6 +95,8 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
     int rc = 0;
     if (n < 1 || n > SPLIT_PROCS_MAX) return -EINVAL;
     memset(cs, 0, sizeof(cs));
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t cores = nc > 0 ? (uint64_t)nc : 1;
     fflush(NULL);
     for (uint32_t k = 0; k < n; k++) {
         int p[2];
@@ -149,7 +156,7 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
             if (cs[k].tick < lo) lo = cs[k].tick;
         if (cfg->live && lo > printed) {
             printed = lo;
-            print_live(cs, n);
+            print_live(cs, n, cores);
         }
     }
     for (uint32_t k = 0; k < n; k++) {

@@ -53,19 +53,26 @@ void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
     v->nl = 0;
     oggv_init(&v->ov);
     play_init(&v->play);
-    if (!(v->flags & VL_F_REJOIN)) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
-    int fd = run_connect(r);
+    bool first = !(v->flags & VL_F_REJOIN);
+    if (first) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
+    int fd = run_socket(r);
+    if (fd >= 0) r->open_fds++;
+    io_init(&v->io, fd, vl_io, v);
+    v->state = VL_CONNECTING; /* from here vl_finish accounts it and closes fd */
     if (fd < 0) {
-        io_init(&v->io, -1, vl_io, v);
-        v->state = VL_CONNECTING; /* so vl_finish accounts it */
         fail(v, now, errno_reason(-fd));
         return;
     }
-    r->open_fds++;
-    io_init(&v->io, fd, vl_io, v);
-    v->state = VL_CONNECTING;
-    int rc = io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE);
-    if (rc < 0) fail(v, now, "local_epoll");
+    /* The moment the connect() is issued, on a fresh clock: the loop's
+     * cached time goes stale within a burst of thousands. */
+    uint64_t t = clock_mono_us();
+    if (first) hist_record(&r->res->issue, t > intended_us ? t - intended_us : 0);
+    int rc = run_issue(r, fd);
+    if (rc < 0) {
+        fail(v, now, errno_reason(-rc));
+        return;
+    }
+    if (io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE) < 0) fail(v, now, "local_epoll");
 }
 
 void vl_finish(struct vl *v, uint64_t now_us, const char *how)
