@@ -32,7 +32,8 @@ def test_clean_run_slo_pass_json_html():
     # one live line per second on stderr, with storm's own connect lag
     assert err.count("storm t=") >= 4, err
     assert "issue p99=" in err, err
-    # every connect() timed
+    # every socket prepared before the start, every connect() timed
+    assert r["prepared"]["sockets"] == 60 and r["prepared"]["failed"] == 0, r["prepared"]
     assert r["issue_lag_ms"]["count"] == 60, r["issue_lag_ms"]
     assert "issue lag ms" in out, out
     assert isinstance(r["warnings"], list)
@@ -121,7 +122,8 @@ def test_usage_errors_exit_2():
     for args in (["--arrival", "sometimes"], ["--listeners", "0"], ["--bogus"],
                  ["--slo", "ttfa_p99"], ["--duration", "-3s"], ["--attack", "nuke=1"],
                  ["--mount", "no-slash"], ["--sources", "10.0.0.1-10.0.0.5"], ["extra"],
-                 ["--space", "42"], ["--target", "http://example.org"]):
+                 ["--space", "42"], ["--target", "http://example.org"],
+                 ["--src-ports", "random"]):
         rc, out, err, r = storm(*args, "--duration", "1s")
         assert rc == 2, (args, rc, err)
         assert err.startswith("podium storm: "), err

@@ -33,6 +33,8 @@ static void fill(struct storm_result *r, uint64_t seed, uint32_t n)
     for (uint32_t i = 0; i < 5; i++) r->tl[i].listeners = i * n;
     for (uint32_t i = 0; i < n; i += 7) hist_record(&r->issue, (uint64_t)i * 40);
     r->cores = 2;
+    r->armed = n;
+    r->arm_ms = n / 100;
     r->tl[1].tool_cpu_ms = 300;
 }
 
@@ -65,6 +67,8 @@ static void test_round_trip(void)
     CHECK(memcmp(back.issue.counts, a.issue.counts, sizeof(a.issue.counts)) == 0);
     CHECK_EQ(back.issue.max, a.issue.max);
     CHECK_EQ(back.cores, 2);
+    CHECK_EQ(back.armed, 5000);
+    CHECK_EQ(back.arm_ms, 50);
     CHECK_EQ(back.tl[1].tool_cpu_ms, 300);
     free(j);
     /* a timeline from before tool_cpu_ms (6 entries per second) still reads */
@@ -115,6 +119,8 @@ static void test_merge_exact(void)
     CHECK_EQ(merged.tl[2].listeners, 2 * 12000);
     CHECK_EQ(merged.err_crc, 4);
     CHECK_EQ(merged.issue.count, a.issue.count + b.issue.count);
+    CHECK_EQ(merged.armed, 12000);
+    CHECK_EQ(merged.arm_ms, 70); /* the slowest worker's, not the sum */
     CHECK_EQ(merged.tl[1].tool_cpu_ms, 600);
     CHECK_EQ(merged.cores, 2);
 }

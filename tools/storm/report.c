@@ -32,8 +32,14 @@ void report_summary(const struct storm_result *r, FILE *f)
             pct_ms(&r->ttfa, 500000), pct_ms(&r->ttfa, 900000), pct_ms(&r->ttfa, 990000),
             pct_ms(&r->ttfa, 999000), r->ttfa.max / 1000.0);
     fprintf(f, "  schedule lag ms: p99 %.1f  max %.1f\n", pct_ms(&r->lag, 990000), r->lag.max / 1000.0);
-    fprintf(f, "  issue lag ms (connect() call - intended arrival): p50 %.1f  p99 %.1f  max %.1f\n",
-            pct_ms(&r->issue, 500000), pct_ms(&r->issue, 990000), r->issue.max / 1000.0);
+    fprintf(f, "  issue lag ms (connect() call - intended arrival): p50 %.1f  p99 %.1f  max %.1f  "
+            "(%llu sockets prepared in %llu ms",
+            pct_ms(&r->issue, 500000), pct_ms(&r->issue, 990000), r->issue.max / 1000.0,
+            (unsigned long long)r->armed, (unsigned long long)r->arm_ms);
+    if (r->arm_failed) fprintf(f, ", %llu could not be", (unsigned long long)r->arm_failed);
+    if (r->port_fallback)
+        fprintf(f, ", %llu without their own port", (unsigned long long)r->port_fallback);
+    fputs(")\n", f);
     fprintf(f, "  stalls %llu on %llu listeners (%.1f s empty)\n", (unsigned long long)r->stalls,
             (unsigned long long)r->stalled_listeners, r->stall_ms / 1000.0);
     fprintf(f, "  integrity errors %llu: crc %llu, sequence %llu, granule %llu, capture %llu\n",

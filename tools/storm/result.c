@@ -114,6 +114,10 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
     d->cpu_us += s->cpu_us;
     d->tool_bound_s += s->tool_bound_s;
     if (s->cores > d->cores) d->cores = s->cores;
+    d->armed += s->armed;
+    d->arm_failed += s->arm_failed;
+    d->port_fallback += s->port_fallback;
+    if (s->arm_ms > d->arm_ms) d->arm_ms = s->arm_ms;
     if (s->ticks > d->ticks) d->ticks = s->ticks;
     for (uint32_t i = 0; i < s->ticks && i < RES_TIMELINE_MAX; i++) {
         d->tl[i].listeners += s->tl[i].listeners;
@@ -236,6 +240,12 @@ int res_write_json(const struct storm_result *r, FILE *f)
     write_pcts(&w, "ttfa_ms", &r->ttfa);
     write_pcts(&w, "schedule_lag_ms", &r->lag);
     write_pcts(&w, "issue_lag_ms", &r->issue);
+    jw_obj(&w, "prepared"); /* sockets made and bound before the start */
+    jw_u64(&w, "sockets", r->armed);
+    jw_u64(&w, "failed", r->arm_failed);
+    jw_u64(&w, "port_fallback", r->port_fallback);
+    jw_u64(&w, "ms", r->arm_ms);
+    jw_end_obj(&w);
     if (r->rejoin.count) write_pcts(&w, "rejoin_ttfa_ms", &r->rejoin);
     jw_obj(&w, "stalls");
     jw_u64(&w, "count", r->stalls);
@@ -386,6 +396,11 @@ int res_read_json(struct storm_result *r, const char *text, size_t len, char *er
     r->cpu_us = sjson_u64(sjson_get(root, "cpu"), "tool_cpu_us");
     r->tool_bound_s = sjson_u64(sjson_get(root, "cpu"), "tool_bound_s");
     r->cores = sjson_u64(sjson_get(root, "cpu"), "cores");
+    const struct sjson *pr = sjson_get(root, "prepared");
+    r->armed = sjson_u64(pr, "sockets");
+    r->arm_failed = sjson_u64(pr, "failed");
+    r->port_fallback = sjson_u64(pr, "port_fallback");
+    r->arm_ms = sjson_u64(pr, "ms");
     read_str(r->slo_spec, sizeof(r->slo_spec), sjson_get(root, "slo"), "spec");
     const struct sjson *tl = sjson_get(root, "timeline");
     if (tl && tl->type == SJ_ARR) {

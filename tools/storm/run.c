@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,84 @@ int run_connect(struct run *r)
     return fd;
 }
 
+/* Makes every listener's socket of this shard before the start (see arm.h).
+ * A socket that cannot be made now (out of files) is left to launch time,
+ * where its failure is counted by reason. */
+static void arm_shard(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    uint32_t shards = c->shards ? c->shards : 1;
+    uint64_t t = clock_mono_us();
+    for (uint32_t j = 0; j < r->nvl; j++) {
+        uint64_t gi = (uint64_t)j * shards + c->shard;
+        bool fell_back;
+        int fd = arm_socket(&c->arm, gi, &fell_back);
+        if (fd < 0) {
+            r->res->arm_failed++;
+            continue;
+        }
+        vl_arm(r, &r->vls[j], fd);
+        r->open_fds++;
+        r->res->armed++;
+        if (fell_back) r->res->port_fallback++;
+    }
+    /* Take the unconnected sockets' one readiness report now, not in the
+     * middle of the burst (bounded: each is reported once). */
+    for (uint32_t k = 0; k <= r->nvl / RUN_EVENTS_MAX + 1; k++)
+        if (loop_once(r->loop, 0) <= 0) break;
+    r->res->arm_ms = (clock_mono_us() - t) / 1000;
+}
+
+/* Closes the prepared sockets of listeners never launched. */
+static void disarm(struct run *r)
+{
+    for (uint32_t j = 0; j < r->nvl; j++) {
+        struct vl *v = &r->vls[j];
+        if (v->state != VL_WAIT || v->io.fd < 0) continue;
+        io_set(r->loop, &v->io, 0);
+        close(v->io.fd);
+        v->io.fd = -1;
+        r->open_fds--;
+    }
+}
+
+/* The common start. Alone: now. Under the splitter: tell the parent this
+ * worker is armed ("R"), then wait (bounded) for the t0 it sends once every
+ * worker is. Returns t0, or 0 when none came. */
+static uint64_t start_sync(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    if (c->go_fd < 0 || c->status_fd < 0) return c->t0_us ? c->t0_us : clock_mono_us();
+    char line[64];
+    int n = snprintf(line, sizeof(line), "R %llu\n", (unsigned long long)r->res->armed);
+    if (n <= 0 || write(c->status_fd, line, (size_t)n) != n) return 0;
+    size_t len = 0;
+    uint64_t deadline = clock_mono_us() + RUN_START_WAIT_MS * 1000ull;
+    while (len < sizeof(line) - 1) {
+        uint64_t now = clock_mono_us();
+        if (now >= deadline) return 0;
+        struct pollfd pf = {.fd = c->go_fd, .events = POLLIN};
+        int pr = poll(&pf, 1, (int)((deadline - now) / 1000 + 1));
+        if (pr < 0 && errno != EINTR) return 0;
+        if (pr <= 0) continue;
+        ssize_t k = read(c->go_fd, line + len, sizeof(line) - 1 - len);
+        if (k <= 0) return 0; /* the parent gave up */
+        len += (size_t)k;
+        line[len] = 0;
+        unsigned long long t0;
+        if (strchr(line, '\n')) return sscanf(line, "T %llu", &t0) == 1 ? (uint64_t)t0 : 0;
+    }
+    return 0;
+}
+
 static void launch_due(struct loop *loop, struct timer *t)
 {
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
+    uint64_t slice_end = clock_mono_us() + RUN_LAUNCH_SLICE_MS * 1000u;
     unsigned batch = 0;
+    /* Connects first: what is due is issued before any read is served, for
+     * at most a slice; then one loop iteration of reads, then on. */
     while (r->next_launch < r->nvl && batch < RUN_LAUNCH_BATCH_MAX) {
         struct vl *v = &r->vls[r->next_launch];
         if (v->intended_us > now) break;
@@ -86,6 +160,7 @@ static void launch_due(struct loop *loop, struct timer *t)
         if ((batch & 255) == 0) {
             loop_update_time(loop); /* a long burst: keep "now" honest */
             now = loop_now_us(loop);
+            if (clock_mono_us() >= slice_end) break;
         }
     }
     if (r->next_launch >= r->nvl || r->ended) return;
@@ -204,6 +279,7 @@ static void end_run(struct loop *loop, struct timer *t)
     /* Never launched (the run ended before their time): not counted as joins. */
     uint32_t unlaunched = r->nvl - r->next_launch;
     if (unlaunched) res_map_add(&r->res->ended, "not_launched", unlaunched);
+    disarm(r);
     if (r->atk) attack_stop(r->atk, now);
     timer_stop(loop, &r->launch_timer);
     timer_stop(loop, &r->sweep_timer);
@@ -235,27 +311,36 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     uint32_t shards = cfg->shards ? cfg->shards : 1;
     r.nvl = cfg->listeners / shards + (cfg->shard < cfg->listeners % shards ? 1 : 0);
     res->listeners_target = r.nvl;
-    r.loop = loop_new(1024);
+    r.loop = loop_new(RUN_EVENTS_MAX);
     if (!r.loop) return -errno;
     r.rbuf = malloc(RUN_READ_BYTES);
     r.vls = calloc(r.nvl ? r.nvl : 1, sizeof(*r.vls));
     if (!r.rbuf || !r.vls) goto out_free;
+    for (uint32_t j = 0; j < r.nvl; j++) {
+        r.vls[j].run = &r;
+        r.vls[j].io.fd = -1;
+    }
     build_request(&r);
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     res->cores = nc > 0 ? (uint64_t)nc : 1;
-    r.t0_us = cfg->t0_us ? cfg->t0_us : clock_mono_us();
+    /* Everything a join needs before its time, so that at t0 only
+     * connect() calls are left (a burst is issued on schedule). */
+    arm_shard(&r);
+    r.t0_us = start_sync(&r);
+    if (!r.t0_us) {
+        rc = -ETIMEDOUT;
+        goto out_free;
+    }
     r.end_us = r.t0_us + cfg->duration_us;
     for (uint32_t j = 0; j < r.nvl; j++) {
         uint64_t gi = (uint64_t)j * shards + cfg->shard; /* global index: shards interleave */
-        r.vls[j].run = &r;
-        r.vls[j].io.fd = -1;
         r.vls[j].intended_us = r.t0_us + sopt_arrival_at_us(&cfg->arrival, gi, cfg->listeners);
     }
     if (sopt_attack_any(&cfg->attack)) {
         r.atk = attack_new(&r);
         if (!r.atk) goto out_free;
     }
-    /* Wait for the common start (the parent forked everyone before it). */
+    /* Wait for the common start (every worker is armed by then). */
     while (clock_mono_us() < r.t0_us) {
         uint64_t d = r.t0_us - clock_mono_us();
         usleep(d > 100000 ? 100000 : (useconds_t)d);
@@ -279,6 +364,7 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     res->tool_bound_s += r.tool_bound_ticks;
 out_free:
     if (r.atk) attack_free(r.atk);
+    if (r.vls) disarm(&r);
     free(r.vls);
     free(r.rbuf);
     loop_free(r.loop);

@@ -8,14 +8,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "arm.h"
 #include "loop.h"
 #include "result.h"
 #include "sopt.h"
 
 #define RUN_READ_BYTES 65536        /* one read() per readiness event, into a shared buffer */
-#define RUN_LAUNCH_BATCH_MAX 4096   /* connects issued per loop iteration (then let reads run) */
+#define RUN_LAUNCH_BATCH_MAX 65536  /* connects issued per loop iteration (then let reads run) */
+#define RUN_LAUNCH_SLICE_MS 250     /* ... or this long, whichever comes first */
+#define RUN_EVENTS_MAX 1024         /* readiness events taken per loop iteration */
 #define RUN_HEADER_BYTES_MAX 16384  /* response header section a listener accepts */
 #define RUN_SWEEP_MS 250            /* stall checks and attack trickles */
+#define RUN_START_WAIT_MS 60000     /* a worker waits this long for the common start */
+#define RUN_START_MARGIN_US 20000   /* from "everyone is armed" to t0: time to wake up */
 
 struct run_cfg {
     struct target target;
@@ -27,8 +32,10 @@ struct run_cfg {
     uint64_t t0_us;   /* common start on CLOCK_MONOTONIC; 0 = now */
     struct attack_spec attack;
     uint32_t src_first, src_count; /* source addresses, host order; count 0 = kernel's choice */
+    struct arm_plan arm; /* how each listener's socket is bound before the start */
     bool live;        /* one line per second on stderr */
     int status_fd;    /* worker → parent snapshot lines, -1 when none */
+    int go_fd;        /* parent → worker: the common t0, sent once all are armed; -1 when none */
 };
 
 struct vl;

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "arm.h"
 #include "loop.h"
 #include "report.h"
 #include "result.h"
@@ -19,7 +20,8 @@
 #include "split.h"
 
 #define STORM_LISTENERS_MAX 10000000u
-#define STORM_CONNS_PER_SOURCE 10000u /* well below ~28k ephemeral ports per address pair: connect() prefers half the range, and a crowded range makes its port search slow */
+#define STORM_CONNS_ONE_SOURCE 10000u /* up to this many connections, 127.0.0.1 and the kernel's ports */
+#define STORM_SOURCES_MAX 253u        /* 127.0.0.2 .. 127.0.0.254 */
 
 static void usage(FILE *f)
 {
@@ -27,7 +29,7 @@ static void usage(FILE *f)
           "         [--listeners N] [--arrival burst|ramp:10s|rate:5000/s] [--duration 60s]\n"
           "         [--attack slowloris=N,idle=N,flood=N/s,slow-readers=N,reconnect-storm@30s]\n"
           "         [--sources 127.0.0.2-127.0.0.40] [--slo ttfa_p99=1s,stalls=0,joined=100%]\n"
-          "         [--json FILE] [--html FILE] [--procs N] [--quiet]\n"
+          "         [--json FILE] [--html FILE] [--procs N] [--src-ports explicit|kernel] [--quiet]\n"
           "         [--allow-remote] [--allow-remote-attack]\n"
           "       podium storm merge A.json B.json... [--json FILE] [--html FILE] [--slo SPEC]\n"
           "\n"
@@ -158,8 +160,10 @@ int storm_main(int argc, char **argv)
     cfg.duration_us = 60000000u;
     cfg.attack.reconnect_at_us = UINT64_MAX;
     cfg.status_fd = -1;
+    cfg.go_fd = -1;
+    bool explicit_ports = true;
 
-    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS };
+    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS, O_SRC_PORTS };
     static const struct option opts[] = {
         {"target", required_argument, 0, 't'},    {"mount", required_argument, 0, 'm'},
         {"listeners", required_argument, 0, 'n'}, {"arrival", required_argument, 0, 'a'},
@@ -168,6 +172,7 @@ int storm_main(int argc, char **argv)
         {"json", required_argument, 0, 'j'},      {"html", required_argument, 0, 'H'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"procs", required_argument, 0, O_PROCS}, {"space", required_argument, 0, O_SPACE},
+        {"src-ports", required_argument, 0, O_SRC_PORTS},
         {"allow-remote", no_argument, 0, O_ALLOW_REMOTE},
         {"allow-remote-attack", no_argument, 0, O_ALLOW_REMOTE_ATTACK},
         {0, 0, 0, 0},
@@ -218,6 +223,11 @@ int storm_main(int argc, char **argv)
         case O_SPACE:
             return usage_error("--space needs the Gate (POST /api/spaces/{id}/join), not built yet",
                                NULL);
+        case O_SRC_PORTS:
+            if (strcmp(optarg, "explicit") && strcmp(optarg, "kernel"))
+                return usage_error("bad --src-ports (explicit or kernel)", optarg);
+            explicit_ports = !strcmp(optarg, "explicit");
+            break;
         case O_ALLOW_REMOTE: allow_remote = true; break;
         case O_ALLOW_REMOTE_ATTACK: allow_remote_attack = true; break;
         case ':': return usage_error("missing value for", argv[optind - 1]);
@@ -235,11 +245,17 @@ int storm_main(int argc, char **argv)
     if (sources) {
         if (sopt_sources_parse(sources, &cfg.src_first, &cfg.src_count) < 0)
             return usage_error("bad --sources (127.x.y.z-127.x.y.z)", sources);
-    } else if (cfg.target.loopback && conns > STORM_CONNS_PER_SOURCE) {
-        /* past one address pair's ephemeral ports: 127.0.0.2 onwards */
+    } else if (cfg.target.loopback && conns > STORM_CONNS_ONE_SOURCE) {
+        /* 127.0.0.2 onwards, few ports on each (arm.h: explicitly bound
+         * ports leave the machine's ephemeral pool while the run holds them) */
+        uint64_t n = (conns + ARM_PORTS_PER_SOURCE - 1) / ARM_PORTS_PER_SOURCE;
         cfg.src_first = (127u << 24) | 2u;
-        cfg.src_count = (uint32_t)((conns + STORM_CONNS_PER_SOURCE - 1) / STORM_CONNS_PER_SOURCE);
+        cfg.src_count = (uint32_t)(n < STORM_SOURCES_MAX ? n : STORM_SOURCES_MAX);
     }
+    uint32_t port_lo, port_hi;
+    arm_port_range(&port_lo, &port_hi);
+    arm_plan_make(&cfg.arm, cfg.src_first, cfg.src_count, cfg.listeners, explicit_ports, port_lo,
+                  port_hi);
     uint64_t nofile = raise_nofile();
     uint32_t need = split_procs_needed(conns, nofile);
     if (!procs) procs = need;
@@ -264,7 +280,6 @@ int storm_main(int argc, char **argv)
             (unsigned long long)procs, procs > 1 ? "es" : "");
     int rc;
     if (procs > 1) {
-        cfg.t0_us = clock_mono_us() + 200000u; /* time for the forks */
         rc = split_run(&cfg, (uint32_t)procs, &res); /* keeps res.target/mount/arrival */
     } else {
         rc = run_worker(&cfg, &res);

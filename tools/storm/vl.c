@@ -41,9 +41,19 @@ static const char *errno_reason(int err)
     }
 }
 
+void vl_arm(struct run *r, struct vl *v, int fd)
+{
+    io_init(&v->io, fd, vl_io, v);
+    /* Edge-triggered: the unconnected socket's readiness (HUP|OUT) is
+     * reported once and dropped; the next edge is the connect completing. */
+    io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE | LOOP_EDGE); /* else: at launch */
+}
+
 void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
 {
     uint64_t now = loop_now_us(r->loop);
+    int fd = v->io.fd; /* prepared before the start (vl_arm), or -1 */
+    bool first = !(v->flags & VL_F_REJOIN);
     v->run = r;
     v->intended_us = intended_us;
     v->first_audio_us = 0;
@@ -53,11 +63,12 @@ void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
     v->nl = 0;
     oggv_init(&v->ov);
     play_init(&v->play);
-    bool first = !(v->flags & VL_F_REJOIN);
     if (first) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
-    int fd = run_socket(r);
-    if (fd >= 0) r->open_fds++;
-    io_init(&v->io, fd, vl_io, v);
+    if (fd < 0) {
+        fd = run_socket(r);
+        if (fd >= 0) r->open_fds++;
+        io_init(&v->io, fd, vl_io, v);
+    }
     v->state = VL_CONNECTING; /* from here vl_finish accounts it and closes fd */
     if (fd < 0) {
         fail(v, now, errno_reason(-fd));
@@ -72,7 +83,10 @@ void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
         fail(v, now, errno_reason(-rc));
         return;
     }
-    if (io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE) < 0) fail(v, now, "local_epoll");
+    /* Only the connect() on the launch path: the GET goes when the socket
+     * reports writable, so a burst is issued as fast as connect() allows. */
+    if (!v->io.events && io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE) < 0)
+        fail(v, now, "local_epoll");
 }
 
 void vl_finish(struct vl *v, uint64_t now_us, const char *how)
@@ -216,6 +230,7 @@ static void vl_io(struct loop *loop, struct io *io, uint32_t events)
     struct vl *v = io->data;
     struct run *r = v->run;
     uint64_t now = loop_now_us(loop);
+    if (v->state == VL_WAIT) return; /* prepared, not launched: not connected yet */
     if (v->state == VL_CONNECTING) {
         on_connected(v, now);
         return;
