@@ -118,6 +118,32 @@ def test_late_storm_is_flagged():
     assert r["listeners"]["joined"] == 100, r["listeners"]
 
 
+def test_sigterm_ends_early_with_a_report():
+    """SIGTERM to the parent of a 2-process run: both workers end at their
+    next sweep and the merged report is written, as for a full run."""
+    import json
+    import subprocess
+    path = os.path.join(TMP, "early.json")
+    with Broadcast() as b:
+        t0 = time.time()
+        p = subprocess.Popen([os.environ.get("PODIUM_BIN", ""), "storm", "--target", b.srv.url,
+                              "--mount", b.mount, "--listeners", "40", "--procs", "2",
+                              "--duration", "60s", "--quiet", "--json", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        took = time.time() - t0
+    assert p.returncode == 0, (out, err)
+    assert took < 10, took
+    r = json.load(open(path))
+    assert r["procs"] == 2
+    assert 1500 <= r["duration_ms"] < 6000, r["duration_ms"]
+    assert r["listeners"]["joined"] == 40, r["listeners"]
+    assert r["listeners"]["ended"] == {"completed": 40}, r["listeners"]
+    assert r["ttfa_within_ms"]["60000"] == 40, r["ttfa_within_ms"]
+
+
 def test_usage_errors_exit_2():
     for args in (["--arrival", "sometimes"], ["--listeners", "0"], ["--bogus"],
                  ["--slo", "ttfa_p99"], ["--duration", "-3s"], ["--attack", "nuke=1"],
@@ -172,4 +198,5 @@ if __name__ == "__main__":
     sys.exit(run([test_usage_errors_exit_2, test_loopback_guard_refuses_non_loopback,
                   test_clean_run_slo_pass_json_html, test_source_paused_3s_stalls_every_listener,
                   test_refused_joins_by_reason_and_failing_slo, test_late_storm_is_flagged,
+                  test_sigterm_ends_early_with_a_report,
                   test_merge_is_exact]))

@@ -23,7 +23,9 @@ static void fill(struct storm_result *r, uint64_t seed, uint32_t n)
             res_map_add(&r->by_reason, (seed >> 59) & 1 ? "http_503" : "connect_refused", 1);
         } else {
             r->joined++;
-            hist_record(&r->ttfa, (seed >> 30) % 3000000);
+            uint64_t v = (seed >> 30) % 3000000;
+            hist_record(&r->ttfa, v);
+            if (v <= 1000000) r->within[0]++;
         }
     }
     r->stalls = seed % 7;
@@ -70,6 +72,8 @@ static void test_round_trip(void)
     CHECK_EQ(back.armed, 5000);
     CHECK_EQ(back.arm_ms, 50);
     CHECK_EQ(back.tl[1].tool_cpu_ms, 300);
+    CHECK_EQ(back.within[0], a.within[0]);
+    CHECK(a.within[0] > 0);
     free(j);
     /* a timeline from before tool_cpu_ms (6 entries per second) still reads */
     const char *old = "{\"version\":1,\"timeline\":[[0,5,5,0,0,0],[1,7,2,0,0,1]]}";
@@ -122,6 +126,7 @@ static void test_merge_exact(void)
     CHECK_EQ(merged.armed, 12000);
     CHECK_EQ(merged.arm_ms, 70); /* the slowest worker's, not the sum */
     CHECK_EQ(merged.tl[1].tool_cpu_ms, 600);
+    CHECK_EQ(merged.within[0], a.within[0] + b.within[0]);
     CHECK_EQ(merged.cores, 2);
 }
 

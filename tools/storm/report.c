@@ -31,6 +31,10 @@ void report_summary(const struct storm_result *r, FILE *f)
     fprintf(f, "  ttfa ms: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (from intended arrival)\n",
             pct_ms(&r->ttfa, 500000), pct_ms(&r->ttfa, 900000), pct_ms(&r->ttfa, 990000),
             pct_ms(&r->ttfa, 999000), r->ttfa.max / 1000.0);
+    if (r->listeners_target)
+        fprintf(f, "  audio within 1 s: %.1f%%, 5 s: %.1f%%, 60 s: %.1f%% of all listeners\n",
+                100.0 * r->within[0] / r->listeners_target, 100.0 * r->within[1] / r->listeners_target,
+                100.0 * r->within[2] / r->listeners_target);
     fprintf(f, "  schedule lag ms: p99 %.1f  max %.1f\n", pct_ms(&r->lag, 990000), r->lag.max / 1000.0);
     fprintf(f, "  issue lag ms (connect() call - intended arrival): p50 %.1f  p99 %.1f  max %.1f  "
             "(%llu sockets prepared in %llu ms",

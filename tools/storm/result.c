@@ -9,6 +9,8 @@
 
 #define SLURP_BYTES_MAX (64u << 20)
 
+const uint32_t res_within_ms[RES_WITHIN_N] = {1000, 5000, 60000};
+
 void res_init(struct storm_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -97,6 +99,7 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
     map_merge(&d->by_reason, &s->by_reason);
     map_merge(&d->ended, &s->ended);
     hist_merge(&d->ttfa, &s->ttfa);
+    for (int i = 0; i < RES_WITHIN_N; i++) d->within[i] += s->within[i];
     hist_merge(&d->lag, &s->lag);
     hist_merge(&d->issue, &s->issue);
     hist_merge(&d->rejoin, &s->rejoin);
@@ -238,6 +241,13 @@ int res_write_json(const struct storm_result *r, FILE *f)
     write_map(&w, "ended", &r->ended);
     jw_end_obj(&w);
     write_pcts(&w, "ttfa_ms", &r->ttfa);
+    jw_obj(&w, "ttfa_within_ms"); /* joins with their first audio within N ms of arrival */
+    for (int i = 0; i < RES_WITHIN_N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "%u", res_within_ms[i]);
+        jw_u64(&w, k, r->within[i]);
+    }
+    jw_end_obj(&w);
     write_pcts(&w, "schedule_lag_ms", &r->lag);
     write_pcts(&w, "issue_lag_ms", &r->issue);
     jw_obj(&w, "prepared"); /* sockets made and bound before the start */
@@ -377,6 +387,11 @@ int res_read_json(struct storm_result *r, const char *text, size_t len, char *er
     r->failed = sjson_u64(l, "failed");
     read_map(&r->by_reason, sjson_get(l, "by_reason"), NULL);
     read_map(&r->ended, sjson_get(l, "ended"), NULL);
+    for (int i = 0; i < RES_WITHIN_N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "%u", res_within_ms[i]);
+        r->within[i] = sjson_u64(sjson_get(root, "ttfa_within_ms"), k);
+    }
     const struct sjson *s = sjson_get(root, "stalls");
     r->stalls = sjson_u64(s, "count");
     r->stalled_listeners = sjson_u64(s, "listeners_affected");

@@ -17,6 +17,8 @@
 #define RES_MAP_MAX 48        /* distinct reasons / attack counters kept */
 #define RES_KEY_BYTES 56
 #define RES_TIMELINE_MAX 7200 /* seconds of timeline kept */
+#define RES_WITHIN_N 3
+extern const uint32_t res_within_ms[RES_WITHIN_N]; /* 1 s, 5 s, 60 s */
 
 struct res_count {
     char key[RES_KEY_BYTES];
@@ -45,6 +47,7 @@ struct storm_result {
     struct res_map by_reason; /* failures, e.g. http_503, connect_refused */
     struct res_map ended;     /* how every listener ended */
     struct hist ttfa;         /* µs from intended arrival to first audio */
+    uint64_t within[RES_WITHIN_N]; /* joins with TTFA <= res_within_ms[i], exact */
     struct hist lag;          /* µs from intended arrival to storm reaching the listener */
     struct hist issue;        /* µs from intended arrival to the connect() call */
     struct hist rejoin;       /* reconnect storm: µs from the drop to audio again */

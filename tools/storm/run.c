@@ -169,10 +169,19 @@ static void launch_due(struct loop *loop, struct timer *t)
     timer_start(loop, t, after_ms);
 }
 
+volatile sig_atomic_t run_stop_requested;
+
+static void end_run(struct loop *loop, struct timer *t);
+
 static void sweep(struct loop *loop, struct timer *t)
 {
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
+    if (run_stop_requested) {
+        /* SIGINT/SIGTERM: end now, with a full report of what was seen. */
+        end_run(loop, &r->end_timer);
+        return;
+    }
     for (uint32_t i = 0; i < r->next_launch; i++) vl_sweep(&r->vls[i], now);
     if (r->atk) attack_sweep(r->atk, now);
     timer_start(loop, t, RUN_SWEEP_MS);
@@ -253,6 +262,7 @@ static void end_run(struct loop *loop, struct timer *t)
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
     r->ended = true;
+    r->res->duration_ms = (now - r->t0_us) / 1000; /* less than planned if stopped early */
     if (now - r->t0_us > (uint64_t)r->tick_no * 1000000u + 500000u) tick(loop, &r->tick_timer);
     for (uint32_t i = 0; i < r->nvl; i++) {
         struct vl *v = &r->vls[i];
@@ -285,6 +295,7 @@ static void end_run(struct loop *loop, struct timer *t)
     timer_stop(loop, &r->sweep_timer);
     timer_stop(loop, &r->tick_timer);
     timer_stop(loop, &r->storm_timer);
+    timer_stop(loop, &r->end_timer);
     loop_stop(loop);
 }
 

@@ -5,6 +5,7 @@
 #ifndef PODIUM_RUN_H
 #define PODIUM_RUN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -62,6 +63,10 @@ struct run {
     uint8_t *rbuf;
     bool ended;
 };
+
+/* Set (from a signal handler) to end every run early, at the next 250 ms
+ * sweep, with its report. */
+extern volatile sig_atomic_t run_stop_requested;
 
 /* run_worker: runs the whole shard to its end and fills <res>. 0, or -errno
  * when the worker could not start (no loop, no memory). */

@@ -38,6 +38,14 @@ struct child {
     int bound;
 };
 
+/* A worker only notes the request; the parent forwards one SIGTERM, and a
+ * terminal's SIGINT reaches both: neither may kill the worker outright. */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    run_stop_requested = 1;
+}
+
 static void child_main(const struct run_cfg *base, uint32_t k, uint32_t n, int wfd, int gfd,
                        const char *path)
 {
@@ -49,6 +57,12 @@ static void child_main(const struct run_cfg *base, uint32_t k, uint32_t n, int w
     cfg.status_fd = wfd;
     cfg.go_fd = gfd;
     cfg.t0_us = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     res_init(&res);
     int rc = run_worker(&cfg, &res);
     FILE *f = fopen(path, "w");
@@ -224,7 +238,12 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
      * duration plus a grace period, after which workers are killed. */
     uint64_t deadline = t0 + cfg->duration_us + 30000000u;
     unsigned printed = 0;
+    bool forwarded = false;
     for (;;) {
+        if (run_stop_requested && !forwarded) {
+            for (uint32_t k = 0; k < n; k++) kill(cs[k].pid, SIGTERM);
+            forwarded = true;
+        }
         if (clock_mono_us() > deadline) {
             for (uint32_t k = 0; k < n; k++)
                 if (cs[k].fd >= 0) kill(cs[k].pid, SIGKILL);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ static void usage(FILE *f)
           "against an Icecast-compatible mount, verifies every Ogg page every virtual listener\n"
           "receives, and gates on SLOs. SLO keys: ttfa_p50 ttfa_p90 ttfa_p99 ttfa_p999 ttfa_max\n"
           "(times), stalls stalled_listeners failed integrity_errors (counts), joined (count or %).\n"
+          "SIGINT/SIGTERM ends the run early with its report (a second one ends it at once).\n"
           "Exit: 0 every SLO held, 1 an SLO failed, 2 usage error or the run could not be made.\n",
           f);
 }
@@ -133,6 +135,28 @@ static uint64_t raise_nofile(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) getrlimit(RLIMIT_NOFILE, &rl);
     }
     return rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (uint64_t)rl.rlim_cur;
+}
+
+/* First SIGINT/SIGTERM: end the run at the next sweep with a full report.
+ * A second one: die at once. */
+static void on_stop_signal(int sig)
+{
+    if (run_stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    run_stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static bool mount_ok(const char *m)
@@ -278,6 +302,7 @@ int storm_main(int argc, char **argv)
     fprintf(stderr, "podium storm: %u listeners -> %s%s, arrival %s, %.0f s, %llu process%s\n",
             cfg.listeners, target, cfg.mount, res.arrival, cfg.duration_us / 1e6,
             (unsigned long long)procs, procs > 1 ? "es" : "");
+    catch_stop_signals();
     int rc;
     if (procs > 1) {
         rc = split_run(&cfg, (uint32_t)procs, &res); /* keeps res.target/mount/arrival */

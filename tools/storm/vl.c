@@ -214,6 +214,8 @@ static void on_audio(struct vl *v, const struct oggv_out *o, uint64_t now)
         } else {
             v->flags |= VL_F_JOINED;
             hist_record(&res->ttfa, ttfa);
+            for (int k = 0; k < RES_WITHIN_N; k++)
+                if (ttfa <= res_within_ms[k] * 1000ull) res->within[k]++;
             res->joined++;
             res->tl[tick].joins++;
         }
