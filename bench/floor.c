@@ -416,17 +416,10 @@ int main(int argc, char **argv)
     uint64_t next_ms = now_ms() + (uint64_t)cadence_ms;
     uint64_t seq = 0;
     while (!stop_flag) {
+        /* Events first, every iteration: a tick that takes longer than the
+         * cadence must not starve accepts (it did: ticks ran back to back). */
         uint64_t now = now_ms();
-        if (now >= next_ms) {
-            number_pages(data, pages_per_write, seq);
-            seq += (uint64_t)pages_per_write;
-            tick(epfd, data, data_len);
-            next_ms += (uint64_t)cadence_ms;
-            if (next_ms <= now) /* fell behind by a whole period: do not burst */
-                next_ms = now + (uint64_t)cadence_ms;
-            continue;
-        }
-        int n = epoll_wait(epfd, evs, events_max, (int)(next_ms - now));
+        int n = epoll_wait(epfd, evs, events_max, now >= next_ms ? 0 : (int)(next_ms - now));
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == lfd)
@@ -434,6 +427,15 @@ int main(int argc, char **argv)
             else if (slots[fd].state != ST_FREE)
                 on_readable(epfd, fd);
         }
+        if (now_ms() < next_ms)
+            continue;
+        number_pages(data, pages_per_write, seq);
+        seq += (uint64_t)pages_per_write;
+        tick(epfd, data, data_len);
+        next_ms += (uint64_t)cadence_ms;
+        now = now_ms();
+        if (next_ms <= now) /* fell behind by a whole period: do not burst */
+            next_ms = now + (uint64_t)cadence_ms;
     }
     for (int k = 0; k < kids_n; k++)
         kill(kids[k], SIGTERM);
