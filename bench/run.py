@@ -12,9 +12,10 @@ Steady mode (default), for each N and each target:
     CPU-us per listener-second = server CPU us / (live listeners x window s)
     KiB RSS per listener       = (RSS with N - RSS with 0) / live listeners
   and stalls/joined/failed from storm.
-  --reader-ratio: for each floor cadence, the same floor run again with
-  bench/reader (counts bytes, verifies nothing) as the load, and the ratio of
-  the two clients' CPU per listener-second (storm's goal: within 1.3x).
+  --reader-ratio: for each floor cadence, one more floor with N storm and N
+  bench/reader (counts bytes, verifies nothing) listeners side by side, and
+  the ratio of the two clients' CPU per listener-second over one window
+  (storm's goal: within 1.3x).
 Flash mode (--flash N): N simultaneous joins (storm --arrival burst), share
 with audio within 1 s / 5 s / 60 s, TTFA p50/p99/max, storm's issue lag.
 
@@ -496,11 +497,10 @@ class Reader:
 
 # ---- the two modes ----------------------------------------------------------
 
-def steady(cfg, target, n, client="storm"):
-    """One steady measurement of <target> with <n> listeners of <client>
-    (storm, or bench/reader for the client cost ratio)."""
+def steady(cfg, target, n):
+    """One steady measurement of <target> with <n> storm listeners."""
     r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
-         "n": n, "client": client, "ok": False}
+         "n": n, "client": "storm", "ok": False}
     if not target.start():
         r["error"] = f"did not start (see {target.dir})"
         target.stop()
@@ -510,10 +510,7 @@ def steady(cfg, target, n, client="storm"):
         r["rss0_kib"] = rss_kib(target.proc.pid)
         ramp_s = max(1.0, n / cfg.ramp_rate)
         total_s = ramp_s + cfg.join_wait + cfg.settle + cfg.duration + 5
-        if client == "storm":
-            cl = Storm(cfg, target, n, f"ramp:{int(ramp_s * 1000)}ms", total_s + 5, target.dir)
-        else:
-            cl = Reader(cfg, target.url(), n, ["--ramp", f"{ramp_s:.1f}"], total_s, target.dir)
+        cl = Storm(cfg, target, n, f"ramp:{int(ramp_s * 1000)}ms", total_s + 5, target.dir)
         t_start = time.monotonic()
         deadline = t_start + ramp_s + cfg.join_wait
         while time.monotonic() < deadline and cl.proc.poll() is None:
@@ -545,6 +542,48 @@ def steady(cfg, target, n, client="storm"):
             r["kib_per_listener"] = (r["rss_kib"] - r["rss0_kib"]) / live
             r["client_cpu_us_per_ls"] = (q1 - q0) * 1e6 / (live * window)
         r["ok"] = res is not None and live > 0
+    finally:
+        target.stop()
+    return r
+
+
+def client_ratio(cfg, target, n):
+    """Storm's own cost against the minimal client: <n> storm listeners and
+    <n> bench/reader listeners on one floor at the same time, each client's
+    CPU per listener-second over the same window (side by side, so the
+    machine's other load weighs on both alike)."""
+    r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
+         "n": n, "client": "ratio", "ok": False}
+    if not target.start():
+        r["error"] = f"did not start (see {target.dir})"
+        target.stop()
+        return r
+    try:
+        ramp_s = max(1.0, n / cfg.ramp_rate)
+        total_s = ramp_s + cfg.join_wait + cfg.settle + cfg.duration + 5
+        st = Storm(cfg, target, n, f"ramp:{int(ramp_s * 1000)}ms", total_s + 5, target.dir,
+                   tag="-ratio")
+        rd = Reader(cfg, target.url(), n, ["--ramp", f"{ramp_s:.1f}"], total_s, target.dir)
+        deadline = time.monotonic() + ramp_s + cfg.join_wait
+        while time.monotonic() < deadline and st.proc.poll() is None and rd.proc.poll() is None:
+            if st.progress.get("live", 0) >= n and rd.progress.get("live", 0) >= n:
+                break
+            time.sleep(0.2)
+        time.sleep(cfg.settle)
+        ls0, lr0 = st.progress.get("live", 0), rd.progress.get("live", 0)
+        s0, q0, t0 = cpu_s(st.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        time.sleep(cfg.duration)
+        s1, q1, t1 = cpu_s(st.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        ls1, lr1 = st.progress.get("live", 0), rd.progress.get("live", 0)
+        res, rres = st.finish(30), rd.finish(30)
+        window = t1 - t0
+        ls, lr = (ls0 + ls1) / 2, (lr0 + lr1) / 2
+        r.update(window_s=round(window, 2), live_storm=int(ls), live_reader=int(lr),
+                 result=res, reader=rres)
+        if ls > 0 and lr > 0:
+            r["storm_us_per_ls"] = (s1 - s0) * 1e6 / (ls * window)
+            r["reader_us_per_ls"] = (q1 - q0) * 1e6 / (lr * window)
+            r["ok"] = res is not None
     finally:
         target.stop()
     return r
@@ -629,20 +668,20 @@ def print_steady(n, rows, cfg):
         print("ratios: " + "; ".join(out))
     # the client cost: storm (verifies every page) vs bench/reader (counts bytes)
     for r in rows:
-        if r.get("client") != "reader":
+        if r.get("client") != "ratio":
             continue
-        s = by.get(r["label"])
-        if not r.get("ok") or not s:
+        if not r.get("ok"):
             print(f"client cost {r['label']}: FAILED: {r.get('error', 'no result')}")
             continue
-        rs, rr = s.get("client_cpu_us_per_ls"), r.get("client_cpu_us_per_ls")
-        print(f"client cost {r['label']}: storm {fmt(rs)} us/l-s, reader {fmt(rr)} us/l-s "
-              f"(live {r['live']}), storm/reader {fmt(ratio(rs, rr), '{:.2f}')} (goal <= 1.3)")
+        rs, rr = r["storm_us_per_ls"], r["reader_us_per_ls"]
+        print(f"client cost {r['label']}, side by side on one floor: storm {rs:.1f} us/l-s "
+              f"(live {r['live_storm']}), reader {rr:.1f} us/l-s (live {r['live_reader']}), "
+              f"storm/reader {ratio(rs, rr):.2f} (goal <= 1.3)")
     slow = [r["label"] for r in srows if r.get("ok") and r["live"] < r["n"]]
     if slow:
         print(f"note: not all {n} listeners were live in the window for {', '.join(slow)}; "
               "per-listener figures use the live count")
-    hot = [r["label"] for r in rows if r.get("ok") and r["client_cpu_pct"] > 80]
+    hot = [r["label"] for r in srows if r.get("ok") and r["client_cpu_pct"] > 80]
     if hot:
         print(f"warning: the load generator above 80% of a core for {', '.join(hot)}: it may be "
               "the bottleneck, not the server")
@@ -707,8 +746,8 @@ def main():
                     help="seconds after the ramp to wait for all listeners to be live")
     ap.add_argument("--settle", type=float, default=3, help="seconds before the window")
     ap.add_argument("--reader-ratio", action="store_true",
-                    help="steady mode: also drive each floor with bench/reader and print the "
-                    "storm/reader client cost ratio")
+                    help="steady mode: per floor cadence, N storm and N bench/reader listeners "
+                    "side by side on one floor; print the storm/reader client cost ratio")
     ap.add_argument("--serve-args", default="",
                     help="extra arguments for podium serve (e.g. '--set workers=2')")
     ap.add_argument("--build", default=os.environ.get("BUILD"), help="dir with podium/floor/reader")
@@ -766,10 +805,11 @@ def main():
             rows.append(flash(cfg, t, n) if cfg.flash else steady(cfg, t, n))
             time.sleep(1)  # let TIME_WAIT and the kernel settle between targets
             if kind == "floor" and cfg.reader_ratio and not cfg.flash:
-                t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c}-{n}-reader"), n)
-                print(f"# steady N={n} {t.label} with bench/reader ...", file=sys.stderr,
-                      flush=True)
-                rows.append(steady(cfg, t, n, client="reader"))
+                # twice the listeners on this floor: storm's N and the reader's N
+                t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c}-{n}-ratio"), 2 * n)
+                print(f"# steady N={n} {t.label}: storm and bench/reader side by side ...",
+                      file=sys.stderr, flush=True)
+                rows.append(client_ratio(cfg, t, n))
                 time.sleep(1)
         results.extend(rows)
         print_flash(n, rows) if cfg.flash else print_steady(n, rows, cfg)
