@@ -103,6 +103,9 @@ static void test_warnings(void)
     CHECK(strstr(w[1], "2 cores") != NULL);
     a.tool_bound_s = 4;
     CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 3);
+    a.machine_saturated_s = 2;
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 4);
+    CHECK(strstr(w[3], "no idle CPU") != NULL);
     CHECK_EQ(res_warnings(&a, w, 1), 1);
 }
 
@@ -128,6 +131,7 @@ static void test_merge_exact(void)
     CHECK_EQ(merged.tl[1].tool_cpu_ms, 600);
     CHECK_EQ(merged.within[0], a.within[0] + b.within[0]);
     CHECK_EQ(merged.cores, 2);
+    CHECK_EQ(merged.machine_saturated_s, 0);
 }
 
 static void test_slo_gate(void)

@@ -75,6 +75,10 @@ int res_warnings(const struct storm_result *r, char w[][200], int max)
         snprintf(w[n++], 200, "storm was CPU-bound: it used > 90%% of all %llu cores for %llu s "
                  "(the server was short of CPU; run storm on another machine)",
                  (unsigned long long)(r->cores ? r->cores : 1), (unsigned long long)mb);
+    if (n < max && r->machine_saturated_s)
+        snprintf(w[n++], 200, "the machine had no idle CPU (> 95%% busy) for %llu s: storm, the "
+                 "server and everything else there competed for it",
+                 (unsigned long long)r->machine_saturated_s);
     return n;
 }
 
@@ -117,6 +121,7 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
     d->cpu_us += s->cpu_us;
     d->tool_bound_s += s->tool_bound_s;
     if (s->cores > d->cores) d->cores = s->cores;
+    d->machine_saturated_s += s->machine_saturated_s;
     d->armed += s->armed;
     d->arm_failed += s->arm_failed;
     d->port_fallback += s->port_fallback;
@@ -280,6 +285,7 @@ int res_write_json(const struct storm_result *r, FILE *f)
     jw_u64(&w, "tool_bound_s", r->tool_bound_s);
     jw_u64(&w, "machine_bound_s", res_machine_bound_s(r));
     jw_u64(&w, "cores", r->cores);
+    jw_u64(&w, "machine_saturated_s", r->machine_saturated_s);
     jw_num(&w, "us_per_listener_s", r->listen_ms ? r->cpu_us * 1000.0 / r->listen_ms : 0);
     jw_end_obj(&w);
     jw_obj(&w, "slo");
@@ -411,6 +417,7 @@ int res_read_json(struct storm_result *r, const char *text, size_t len, char *er
     r->cpu_us = sjson_u64(sjson_get(root, "cpu"), "tool_cpu_us");
     r->tool_bound_s = sjson_u64(sjson_get(root, "cpu"), "tool_bound_s");
     r->cores = sjson_u64(sjson_get(root, "cpu"), "cores");
+    r->machine_saturated_s = sjson_u64(sjson_get(root, "cpu"), "machine_saturated_s");
     const struct sjson *pr = sjson_get(root, "prepared");
     r->armed = sjson_u64(pr, "sockets");
     r->arm_failed = sjson_u64(pr, "failed");

@@ -58,6 +58,7 @@ struct storm_result {
     uint64_t cpu_us;          /* tool's own CPU (user + system) */
     uint64_t tool_bound_s;    /* worker-seconds in which one worker burnt > 90 % of a core */
     uint64_t cores;           /* online CPUs where it ran (the largest, after a merge) */
+    uint64_t machine_saturated_s; /* seconds the whole machine was > 95 % busy */
     uint64_t armed, arm_failed, port_fallback; /* sockets prepared before the start */
     uint64_t arm_ms;          /* longest time a worker took to prepare them */
     uint32_t ticks;

@@ -24,6 +24,28 @@ uint64_t run_cpu_us(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+int run_cpustat_read(struct run_cpustat *s)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -errno;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 5) return -EINVAL;
+    s->total = 0;
+    for (int i = 0; i < 8; i++) s->total += v[i];
+    s->idle = v[3] + v[4]; /* idle + iowait */
+    return 0;
+}
+
+uint32_t run_cpustat_busy_ppm(const struct run_cpustat *a, const struct run_cpustat *b)
+{
+    if (b->total <= a->total || b->idle < a->idle) return 0;
+    uint64_t dt = b->total - a->total, di = b->idle - a->idle;
+    return di >= dt ? 0 : (uint32_t)((dt - di) * 1000000u / dt);
+}
+
 uint32_t run_tick_index(const struct run *r, uint64_t now_us)
 {
     uint64_t t = now_us > r->t0_us ? (now_us - r->t0_us) / 1000000u : 0;
@@ -207,6 +229,15 @@ static void tick(struct loop *loop, struct timer *t)
      * above 90 % of the machine is judged from the timeline's sum.) */
     bool bound = used > 900000;
     if (bound) r->tool_bound_ticks++;
+    /* Alone, the worker also watches the machine (the splitter's parent
+     * does it for all its workers). */
+    bool saturated = false;
+    struct run_cpustat m;
+    if (r->cfg->status_fd < 0 && r->machine.total && run_cpustat_read(&m) == 0) {
+        saturated = run_cpustat_busy_ppm(&r->machine, &m) > RUN_MACHINE_SATURATED_PPM;
+        r->machine = m;
+        if (saturated) res->machine_saturated_s++;
+    }
     uint64_t p50 = hist_quantile(&res->ttfa, 500000), p99 = hist_quantile(&res->ttfa, 990000);
     uint64_t ip99 = hist_quantile(&res->issue, 990000);
     bool late = ip99 > RES_ISSUE_LATE_US;
@@ -214,12 +245,13 @@ static void tick(struct loop *loop, struct timer *t)
         fprintf(stderr,
                 "storm t=%us listeners=%u joins/s=%u ttfa p50=%.0fms p99=%.0fms stalls=%llu "
                 "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu "
-                "issue p99=%.0fms%s%s\n",
+                "issue p99=%.0fms%s%s%s\n",
                 i, r->playing, res->tl[prev].joins, p50 / 1000.0, p99 / 1000.0,
                 (unsigned long long)res->stalls, (unsigned long long)res->err_crc,
                 (unsigned long long)res->err_seq, (unsigned long long)res->err_granule,
                 (unsigned long long)res->err_capture, (unsigned long long)res->failed,
-                ip99 / 1000.0, late ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "");
+                ip99 / 1000.0, late ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "",
+                saturated ? " [machine saturated]" : "");
     if (r->cfg->status_fd >= 0) {
         char line[256];
         int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d %llu %llu\n",
@@ -358,6 +390,7 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     }
     loop_update_time(r.loop);
     r.cpu_start_us = r.cpu_tick_us = run_cpu_us();
+    if (cfg->status_fd < 0 && run_cpustat_read(&r.machine) < 0) r.machine.total = 0;
     timer_init(&r.launch_timer, launch_due, &r);
     timer_init(&r.sweep_timer, sweep, &r);
     timer_init(&r.tick_timer, tick, &r);

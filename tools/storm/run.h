@@ -42,6 +42,14 @@ struct run_cfg {
 struct vl;
 struct attack;
 
+/* The machine's CPU counters (/proc/stat), to tell a saturated machine:
+ * storm and the server on one box compete for it with everything else. */
+struct run_cpustat {
+    uint64_t total, idle; /* clock ticks, all CPUs */
+};
+
+#define RUN_MACHINE_SATURATED_PPM 950000 /* a second with < 5 % idle CPU on the machine */
+
 struct run {
     const struct run_cfg *cfg;
     struct loop *loop;
@@ -59,6 +67,7 @@ struct run {
     struct attack *atk;
     uint64_t cpu_start_us, cpu_tick_us;
     uint32_t tool_bound_ticks;
+    struct run_cpustat machine; /* at the last tick (sampled only when not under the splitter) */
     uint32_t tick_no;   /* seconds reported so far */
     uint8_t *rbuf;
     bool ended;
@@ -86,5 +95,11 @@ uint32_t run_tick_index(const struct run *r, uint64_t now_us);
 
 /* Process CPU (user + system) in µs. */
 uint64_t run_cpu_us(void);
+
+/* run_cpustat_read: 0, or -errno when /proc/stat cannot be read. */
+int run_cpustat_read(struct run_cpustat *s);
+/* Busy share of the machine from <a> to <b> in parts per million; 0 when
+ * unknown (no ticks between them). */
+uint32_t run_cpustat_busy_ppm(const struct run_cpustat *a, const struct run_cpustat *b);
 
 #endif

@@ -144,7 +144,7 @@ static int send_start(struct child *cs, uint32_t n, uint64_t *t0_out)
     return 0;
 }
 
-static void print_live(struct child *cs, uint32_t n, uint64_t cores)
+static void print_live(struct child *cs, uint32_t n, uint64_t cores, bool saturated)
 {
     unsigned playing = 0, joins = 0, tick = 0;
     unsigned long long failed = 0, stalls = 0, errors = 0, p50 = 0, p99 = 0, ip99 = 0, cpu = 0;
@@ -168,9 +168,10 @@ static void print_live(struct child *cs, uint32_t n, uint64_t cores)
      * we show the worst worker's. */
     fprintf(stderr,
             "storm t=%us listeners=%u joins/s=%u ttfa p50<=%.0fms p99<=%.0fms stalls=%llu "
-            "integrity_errors=%llu failed=%llu issue p99<=%.0fms procs=%u%s%s\n",
+            "integrity_errors=%llu failed=%llu issue p99<=%.0fms procs=%u%s%s%s\n",
             tick, playing, joins, p50 / 1000.0, p99 / 1000.0, stalls, errors, failed, ip99 / 1000.0,
-            n, ip99 > RES_ISSUE_LATE_US ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "");
+            n, ip99 > RES_ISSUE_LATE_US ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "",
+            saturated ? " [machine saturated]" : "");
 }
 
 int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
@@ -239,6 +240,9 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
     uint64_t deadline = t0 + cfg->duration_us + 30000000u;
     unsigned printed = 0;
     bool forwarded = false;
+    struct run_cpustat m0 = {0}, m1;
+    uint64_t saturated_s = 0;
+    if (run_cpustat_read(&m0) < 0) m0.total = 0;
     for (;;) {
         if (run_stop_requested && !forwarded) {
             for (uint32_t k = 0; k < n; k++) kill(cs[k].pid, SIGTERM);
@@ -254,9 +258,17 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
         unsigned lo = UINT32_MAX;
         for (uint32_t k = 0; k < n; k++)
             if (cs[k].tick < lo) lo = cs[k].tick;
-        if (cfg->live && lo > printed) {
+        if (lo > printed && lo != UINT32_MAX) {
+            /* One look at the machine per second of the run (the workers
+             * do not: they would count the same second N times). */
+            bool saturated = false;
+            if (m0.total && run_cpustat_read(&m1) == 0) {
+                saturated = run_cpustat_busy_ppm(&m0, &m1) > RUN_MACHINE_SATURATED_PPM;
+                m0 = m1;
+                saturated_s += saturated;
+            }
             printed = lo;
-            print_live(cs, n, cores);
+            if (cfg->live) print_live(cs, n, cores, saturated);
         }
     }
     for (uint32_t k = 0; k < n; k++) {
@@ -281,5 +293,6 @@ int split_run(const struct run_cfg *cfg, uint32_t n, struct storm_result *res)
         free(text);
         unlink(cs[k].path);
     }
+    res->machine_saturated_s += saturated_s;
     return rc;
 }
