@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
 """bench/run.py: side-by-side fan-out benchmark: Podium vs Icecast 2 vs the floor.
 
+The listener load is `podium storm` (every Ogg page verified, TTFA from the
+intended arrival, the player-buffer stall model), read back from its JSON.
+
 Steady mode (default), for each N and each target:
   start the server on 127.0.0.1 with a fresh config and its own ulimit -n 20000,
   feed it the same 32 kbit/s mono Opus stream from ffmpeg (not the floor: it
-  needs no source), measure RSS with 0 listeners, ramp N readers in, wait until
-  they are all live, settle, then measure over a steady window:
+  needs no source), measure RSS with 0 listeners, ramp N storm listeners in,
+  wait until they are all playing, settle, then measure over a steady window:
     CPU-us per listener-second = server CPU us / (live listeners x window s)
     KiB RSS per listener       = (RSS with N - RSS with 0) / live listeners
-  and stalls/connected/failed from the reader.
-Flash mode (--flash N): N simultaneous joins (reader --burst), share with the
-first body byte within 1 s, p50/p99 TTFB, share with audio at 60 s.
+  and stalls/joined/failed from storm.
+  --reader-ratio: for each floor cadence, one more floor with N storm and N
+  bench/reader (counts bytes, verifies nothing) listeners side by side, and
+  the ratio of the two clients' CPU per listener-second over one window
+  (storm's goal: within 1.3x).
+Flash mode (--flash N): N simultaneous joins (storm --arrival burst), share
+with audio within 1 s / 5 s / 60 s, TTFA p50/p99/max, storm's issue lag.
 
 Python 3 stdlib only. Everything on 127.0.0.0/8; every wait is bounded; every
 process it starts is killed on exit (by its own process group id).
@@ -21,7 +28,9 @@ import atexit
 import json
 import os
 import re
+import math
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -262,8 +271,8 @@ ICECAST_XML = """<icecast>
 class Target:
     """One server under test. start() returns False if it did not come up."""
 
-    def __init__(self, kind, cadence_ms, cfg, workdir):
-        self.kind, self.cadence_ms, self.cfg = kind, cadence_ms, cfg
+    def __init__(self, kind, cadence_ms, cfg, workdir, n):
+        self.kind, self.cadence_ms, self.cfg, self.n = kind, cadence_ms, cfg, n
         self.dir = workdir
         self.proc = self.source = None
         self.port = None
@@ -282,10 +291,12 @@ class Target:
         log = os.path.join(self.dir, "server.log")
         if self.kind == "floor":
             ppw = max(1, self.cadence_ms // 100)
+            # one process holds at most NOFILE connections: SO_REUSEPORT siblings
+            procs = max(1, math.ceil(self.n / (NOFILE - 1000)))
             self.proc = spawn([self.cfg.floor, "--listen", f"127.0.0.1:{self.port}",
                                "--cadence-ms", str(self.cadence_ms),
-                               "--pages-per-write", str(ppw)], log)
-            return wait_log(log, r"floor: listening on", 5, self.proc)
+                               "--pages-per-write", str(ppw), "--procs", str(procs)], log)
+            return wait_log(log, r"floor: listening on", 10, self.proc)
         if self.kind == "icecast":
             logdir = os.path.join(self.dir, "log")
             os.makedirs(logdir, exist_ok=True)
@@ -306,7 +317,8 @@ class Target:
             with open(conf, "w") as f:
                 f.write(f"flush_ms = {self.cadence_ms}\nlisteners_max = 100000\ndemo = off\n")
             self.proc = spawn([self.cfg.podium, "serve", "--listen", f"127.0.0.1:{self.port}",
-                               "--data", data, "--config", conf, "--source-password", PW], log)
+                               "--data", data, "--config", conf, "--source-password", PW,
+                               *shlex.split(self.cfg.serve_args)], log)
             ok = wait_log(log, r"podium: listening on http://127\.0\.0\.1:\d+", 10, self.proc)
             return ok and self.start_source()
         raise ValueError(self.kind)
@@ -329,13 +341,108 @@ class Target:
     def url(self):
         return f"http://127.0.0.1:{self.port}{MOUNT}"
 
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+STORM_RE = re.compile(r"storm t=(\d+)s listeners=(\d+) .*?failed=(\d+)")
+
+
+class Storm:
+    """The listener load: `podium storm`, its live line parsed as it comes,
+    its JSON read when it ends (by itself, or on SIGTERM: storm then ends
+    at its next 250 ms sweep and writes the report)."""
+
+    def __init__(self, cfg, target, n, arrival, duration_s, logdir, tag=""):
+        self.progress = {"live": 0, "failed": 0, "t": 0}
+        self.json_path = os.path.join(logdir, f"storm-{n}{tag}.json")
+        self.log_path = os.path.join(logdir, f"storm-{n}{tag}.log")
+        argv = [cfg.podium, "storm", "--target", target.base_url(), "--mount", MOUNT,
+                "--listeners", str(n), "--arrival", arrival,
+                "--duration", f"{int(duration_s * 1000)}ms", "--json", self.json_path]
+        self.proc = spawn(argv, self.log_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.t_err = threading.Thread(target=self._pump, args=(self.proc.stderr, True),
+                                      daemon=True)
+        self.t_out = threading.Thread(target=self._pump, args=(self.proc.stdout, False),
+                                      daemon=True)
+        self.t_err.start()
+        self.t_out.start()
+
+    def _pump(self, stream, live):
+        with open(self.log_path, "a") as log:
+            for raw in stream:
+                line = raw.decode(errors="replace")
+                log.write(line)
+                m = STORM_RE.search(line) if live else None
+                if m:
+                    self.progress = {"t": int(m.group(1)), "live": int(m.group(2)),
+                                     "failed": int(m.group(3))}
+
+    def finish(self, timeout_s):
+        """Ends the run now (SIGTERM to storm's parent) and returns its JSON."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return self.wait(timeout_s)
+
+    def wait(self, timeout_s):
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop(self.proc)
+        self.t_err.join(timeout=5)
+        self.t_out.join(timeout=5)
+        try:
+            with open(self.json_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+
+def storm_pending(res):
+    """Listeners neither joined nor failed by the end (storm counts them as
+    failed with an *_at_end reason)."""
+    by = res["listeners"]["by_reason"]
+    return sum(v for k, v in by.items() if k.endswith("_at_end"))
+
+
+HIST_SUB_BITS = 5  # tools/storm/hist.h
+
+
+def bucket_high(idx):
+    sub = 1 << HIST_SUB_BITS
+    if idx < sub:
+        return idx
+    e = idx // sub - 1 + HIST_SUB_BITS
+    low = (sub + idx % sub) << (e - HIST_SUB_BITS)
+    return low + (1 << (e - HIST_SUB_BITS)) - 1
+
+
+def ttfa_over_all_ms(res, q):
+    """TTFA quantile <q> over all N joins, a join without audio sorting last
+    (None when the quantile falls on those), from storm's histogram."""
+    n = res["listeners"]["target"]
+    h = res["histograms"]["ttfa_us"]
+    rank = max(1, math.ceil(q * n))
+    if rank > h["count"]:
+        return None
+    seen = 0
+    for idx, c in sorted(h["buckets"]):
+        seen += c
+        if seen >= rank:
+            return min(bucket_high(idx), h["max"]) / 1000.0
+    return h["max"] / 1000.0
+
 
 PROGRESS_RE = re.compile(r"reader: t=([\d.]+) attempted=(\d+) connected=(\d+) audio=(\d+) "
                          r"live=(\d+) failed=(\d+) stalls=(\d+) bytes=(\d+)")
 
 
 class Reader:
-    """The load generator, with its progress lines parsed as they come."""
+    """bench/reader, the minimal client (counts bytes, verifies nothing): only
+    for the storm-vs-reader client cost ratio (--reader-ratio)."""
 
     def __init__(self, cfg, url, n, mode_args, duration_s, logdir, extra=()):
         self.progress = {"live": 0, "audio": 0, "failed": 0, "attempted": 0}
@@ -391,8 +498,9 @@ class Reader:
 # ---- the two modes ----------------------------------------------------------
 
 def steady(cfg, target, n):
+    """One steady measurement of <target> with <n> storm listeners."""
     r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
-         "n": n, "ok": False}
+         "n": n, "client": "storm", "ok": False}
     if not target.start():
         r["error"] = f"did not start (see {target.dir})"
         target.stop()
@@ -402,38 +510,80 @@ def steady(cfg, target, n):
         r["rss0_kib"] = rss_kib(target.proc.pid)
         ramp_s = max(1.0, n / cfg.ramp_rate)
         total_s = ramp_s + cfg.join_wait + cfg.settle + cfg.duration + 5
-        rd = Reader(cfg, target.url(), n, ["--ramp", f"{ramp_s:.1f}"], total_s, target.dir)
+        cl = Storm(cfg, target, n, f"ramp:{int(ramp_s * 1000)}ms", total_s + 5, target.dir)
         t_start = time.monotonic()
         deadline = t_start + ramp_s + cfg.join_wait
-        while time.monotonic() < deadline and rd.proc.poll() is None:
-            if rd.progress.get("live", 0) >= n:
+        while time.monotonic() < deadline and cl.proc.poll() is None:
+            if cl.progress.get("live", 0) >= n:
                 break
             time.sleep(0.2)
         r["join_s"] = round(time.monotonic() - t_start, 1)
         time.sleep(cfg.settle)
-        live0 = rd.progress.get("live", 0)
+        live0 = cl.progress.get("live", 0)
         k0 = cpu_ticks_s(target.proc.pid)
-        c0, q0, t0 = cpu_s(target.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        c0, q0, t0 = cpu_s(target.proc.pid), cpu_s(cl.proc.pid), time.monotonic()
         src0 = cpu_s(target.source.pid) if target.source else 0.0
         time.sleep(cfg.duration)
-        c1, q1, t1 = cpu_s(target.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        c1, q1, t1 = cpu_s(target.proc.pid), cpu_s(cl.proc.pid), time.monotonic()
         k1 = cpu_ticks_s(target.proc.pid)
         src1 = cpu_s(target.source.pid) if target.source else 0.0
-        live1 = rd.progress.get("live", 0)
+        live1 = cl.progress.get("live", 0)
         r["rss_kib"] = rss_kib(target.proc.pid)
-        res = rd.finish(30)
+        res = cl.finish(30)
         window = t1 - t0
         live = (live0 + live1) / 2
-        r.update(window_s=round(window, 2), live=int(live), reader=res,
+        r.update(window_s=round(window, 2), live=int(live), result=res,
                  server_cpu_pct=100 * (c1 - c0) / window,
-                 reader_cpu_pct=100 * (q1 - q0) / window,
+                 client_cpu_pct=100 * (q1 - q0) / window,
                  source_cpu_pct=100 * (src1 - src0) / window)
         if live > 0:
             r["cpu_us_per_ls"] = (c1 - c0) * 1e6 / (live * window)
             r["cpu_us_per_ls_stat"] = (k1 - k0) * 1e6 / (live * window)
             r["kib_per_listener"] = (r["rss_kib"] - r["rss0_kib"]) / live
-            r["reader_cpu_us_per_ls"] = (q1 - q0) * 1e6 / (live * window)
+            r["client_cpu_us_per_ls"] = (q1 - q0) * 1e6 / (live * window)
         r["ok"] = res is not None and live > 0
+    finally:
+        target.stop()
+    return r
+
+
+def client_ratio(cfg, target, n):
+    """Storm's own cost against the minimal client: <n> storm listeners and
+    <n> bench/reader listeners on one floor at the same time, each client's
+    CPU per listener-second over the same window (side by side, so the
+    machine's other load weighs on both alike)."""
+    r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
+         "n": n, "client": "ratio", "ok": False}
+    if not target.start():
+        r["error"] = f"did not start (see {target.dir})"
+        target.stop()
+        return r
+    try:
+        ramp_s = max(1.0, n / cfg.ramp_rate)
+        total_s = ramp_s + cfg.join_wait + cfg.settle + cfg.duration + 5
+        st = Storm(cfg, target, n, f"ramp:{int(ramp_s * 1000)}ms", total_s + 5, target.dir,
+                   tag="-ratio")
+        rd = Reader(cfg, target.url(), n, ["--ramp", f"{ramp_s:.1f}"], total_s, target.dir)
+        deadline = time.monotonic() + ramp_s + cfg.join_wait
+        while time.monotonic() < deadline and st.proc.poll() is None and rd.proc.poll() is None:
+            if st.progress.get("live", 0) >= n and rd.progress.get("live", 0) >= n:
+                break
+            time.sleep(0.2)
+        time.sleep(cfg.settle)
+        ls0, lr0 = st.progress.get("live", 0), rd.progress.get("live", 0)
+        s0, q0, t0 = cpu_s(st.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        time.sleep(cfg.duration)
+        s1, q1, t1 = cpu_s(st.proc.pid), cpu_s(rd.proc.pid), time.monotonic()
+        ls1, lr1 = st.progress.get("live", 0), rd.progress.get("live", 0)
+        res, rres = st.finish(30), rd.finish(30)
+        window = t1 - t0
+        ls, lr = (ls0 + ls1) / 2, (lr0 + lr1) / 2
+        r.update(window_s=round(window, 2), live_storm=int(ls), live_reader=int(lr),
+                 result=res, reader=rres)
+        if ls > 0 and lr > 0:
+            r["storm_us_per_ls"] = (s1 - s0) * 1e6 / (ls * window)
+            r["reader_us_per_ls"] = (q1 - q0) * 1e6 / (lr * window)
+            r["ok"] = res is not None
     finally:
         target.stop()
     return r
@@ -441,7 +591,7 @@ def steady(cfg, target, n):
 
 def flash(cfg, target, n):
     r = {"target": target.kind, "label": target.label, "cadence": target.cadence_label,
-         "n": n, "ok": False}
+         "n": n, "client": "storm", "ok": False}
     if not target.start():
         r["error"] = f"did not start (see {target.dir})"
         target.stop()
@@ -449,15 +599,20 @@ def flash(cfg, target, n):
     try:
         time.sleep(2)
         c0, t0 = cpu_s(target.proc.pid), time.monotonic()
-        rd = Reader(cfg, target.url(), n, ["--burst", "--stop-when-all-audio"],
-                    cfg.flash_timeout, target.dir)
+        st = Storm(cfg, target, n, "burst", cfg.flash_timeout, target.dir)
         q = 0.0
-        while rd.proc.poll() is None and time.monotonic() < t0 + cfg.flash_timeout + 10:
-            q = max(q, cpu_s(rd.proc.pid))  # the tree vanishes at exit: keep the last
+        # Ends when every join has audio or failed (from the live line), or
+        # when storm's own --duration (the flash timeout) is up.
+        while st.proc.poll() is None and time.monotonic() < t0 + cfg.flash_timeout + 10:
+            q = max(q, cpu_s(st.proc.pid))  # the tree vanishes at exit: keep the last
+            p = st.progress
+            if p["live"] + p["failed"] >= n:
+                break
             time.sleep(0.5)
-        res = rd.wait(30)
         t1 = time.monotonic()
-        r.update(reader=res, server_cpu_pct=100 * (cpu_s(target.proc.pid) - c0) / (t1 - t0))
+        res = st.finish(30)
+        r.update(result=res, wall_s=round(t1 - t0, 1), client_cpu_s=q,
+                 server_cpu_pct=100 * (cpu_s(target.proc.pid) - c0) / (t1 - t0))
         r["ok"] = res is not None
     finally:
         target.stop()
@@ -475,26 +630,28 @@ def ratio(a, b):
 
 
 def print_steady(n, rows, cfg):
-    print(f"\n== steady: N={n} listeners, window {cfg.duration:g} s, "
-          f"ramp {cfg.ramp_rate:g}/s, stall = no body byte for > 2 s ==")
+    print(f"\n== steady: N={n} listeners (podium storm), window {cfg.duration:g} s, "
+          f"ramp {cfg.ramp_rate:g}/s, stall = player buffer empty > 1 s ==")
     hdr = (f"{'target':<12} {'cadence':<10} {'live':>6} {'CPU-us/l-s':>11} {'KiB/listener':>12} "
-           f"{'stalls':>6} {'connected':>9} {'failed':>6} {'pending':>7} {'join s':>6} {'server%':>8} {'reader%':>8} "
-           f"{'rdr-us/l-s':>10} {'source%':>8}")
+           f"{'stalls':>6} {'joined':>7} {'failed':>6} {'pending':>7} {'errors':>6} {'join s':>6} "
+           f"{'server%':>8} {'storm%':>7} {'storm-us/l-s':>12} {'source%':>8}")
     print(hdr)
     print("-" * len(hdr))
-    for r in rows:
+    srows = [r for r in rows if r.get("client") == "storm"]
+    for r in srows:
         if not r.get("ok"):
             print(f"{r['label']:<12} {r['cadence']:<10} FAILED: {r.get('error', 'no result')}")
             continue
-        res = r["reader"] or {}
+        res = r["result"]
+        pend = storm_pending(res)
         print(f"{r['label']:<12} {r['cadence']:<10} {r['live']:>6} "
               f"{fmt(r.get('cpu_us_per_ls')):>11} {fmt(r.get('kib_per_listener'), '{:.2f}'):>12} "
-              f"{res.get('stalls', '-'):>6} {res.get('connected', '-'):>9} "
-              f"{res.get('failed', '-'):>6} {res.get('pending', '-'):>7} {r['join_s']:>6.1f} "
-              f"{r['server_cpu_pct']:>8.1f} "
-              f"{r['reader_cpu_pct']:>8.1f} {fmt(r.get('reader_cpu_us_per_ls')):>10} "
-              f"{r['source_cpu_pct']:>8.1f}")
-    by = {r["label"]: r for r in rows if r.get("ok")}
+              f"{res['stalls']['count']:>6} {res['listeners']['joined']:>7} "
+              f"{res['listeners']['failed'] - pend:>6} {pend:>7} "
+              f"{res['integrity_errors']['total']:>6} {r['join_s']:>6.1f} "
+              f"{r['server_cpu_pct']:>8.1f} {r['client_cpu_pct']:>7.1f} "
+              f"{fmt(r.get('client_cpu_us_per_ls')):>12} {r['source_cpu_pct']:>8.1f}")
+    by = {r["label"]: r for r in srows if r.get("ok")}
     cpu = {k: v.get("cpu_us_per_ls") for k, v in by.items()}
     mem = {k: v.get("kib_per_listener") for k, v in by.items()}
     out = []
@@ -509,37 +666,58 @@ def print_steady(n, rows, cfg):
         out.append(f"icecast/floor@100ms CPU {fmt(ratio(cpu['icecast'], cpu['floor@100']), '{:.2f}')}")
     if out:
         print("ratios: " + "; ".join(out))
-    slow = [r["label"] for r in rows if r.get("ok") and r["live"] < r["n"]]
+    # the client cost: storm (verifies every page) vs bench/reader (counts bytes)
+    for r in rows:
+        if r.get("client") != "ratio":
+            continue
+        if not r.get("ok"):
+            print(f"client cost {r['label']}: FAILED: {r.get('error', 'no result')}")
+            continue
+        rs, rr = r["storm_us_per_ls"], r["reader_us_per_ls"]
+        print(f"client cost {r['label']}, side by side on one floor: storm {rs:.1f} us/l-s "
+              f"(live {r['live_storm']}), reader {rr:.1f} us/l-s (live {r['live_reader']}), "
+              f"storm/reader {ratio(rs, rr):.2f} (goal <= 1.3)")
+    slow = [r["label"] for r in srows if r.get("ok") and r["live"] < r["n"]]
     if slow:
         print(f"note: not all {n} listeners were live in the window for {', '.join(slow)}; "
               "per-listener figures use the live count")
-    hot = [r["label"] for r in rows if r.get("ok") and r["reader_cpu_pct"] > 80]
+    hot = [r["label"] for r in srows if r.get("ok") and r["client_cpu_pct"] > 80]
     if hot:
-        print(f"warning: reader above 80% of a core for {', '.join(hot)}: the load generator "
-              "may be the bottleneck, not the server")
+        print(f"warning: the load generator above 80% of a core for {', '.join(hot)}: it may be "
+              "the bottleneck, not the server")
+    for r in srows:
+        for w in (r.get("result") or {}).get("warnings", []):
+            print(f"warning: {r['label']}: {w}")
 
 
 def print_flash(n, rows):
-    print(f"\n== flash crowd: {n} simultaneous joins ==")
+    print(f"\n== flash crowd: {n} simultaneous joins (podium storm --arrival burst) ==")
     hdr = (f"{'target':<12} {'cadence':<10} {'audio':>6} {'<=1s':>7} {'<=5s':>7} {'<=60s':>7} "
            f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'failed':>6} {'pending':>7} "
-           f"{'wall s':>6} {'server%':>8} {'reader%':>8}")
+           f"{'errors':>6} {'issue p99':>9} {'wall s':>6} {'server%':>8}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        res = r.get("reader")
+        res = r.get("result")
         if not r.get("ok") or not res:
             print(f"{r['label']:<12} {r['cadence']:<10} FAILED: {r.get('error', 'no result')}")
             continue
-        t = res["ttfb_ms"]
-        print(f"{r['label']:<12} {r['cadence']:<10} {res['audio']:>6} "
-              f"{100 * res['first_byte_1s_share']:>6.1f}% {100 * res['first_byte_5s_share']:>6.1f}% "
-              f"{100 * res['first_byte_60s_share']:>6.1f}% {fmt(t['p50'], '{}'):>7} "
-              f"{fmt(t['p99'], '{}'):>7} {fmt(t['max'], '{}'):>7} {res['failed']:>6} "
-              f"{res['pending']:>7} {res['wall_s']:>6.1f} {r['server_cpu_pct']:>8.1f} "
-              f"{100 * res['reader_cpu_share']:>8.1f}")
-    print("(<=Ns: share of all joins with the first audio byte within N s of the join; "
-          "<=60s counts only if the run lasted that long)")
+        w = res["ttfa_within_ms"]
+        pend = storm_pending(res)
+        p50, p99 = ttfa_over_all_ms(res, 0.50), ttfa_over_all_ms(res, 0.99)
+        mx = res["ttfa_ms"]["max"] if res["listeners"]["joined"] == n else None
+        print(f"{r['label']:<12} {r['cadence']:<10} {res['listeners']['joined']:>6} "
+              f"{100 * w['1000'] / n:>6.1f}% {100 * w['5000'] / n:>6.1f}% "
+              f"{100 * w['60000'] / n:>6.1f}% {fmt(p50, '{:.0f}'):>7} {fmt(p99, '{:.0f}'):>7} "
+              f"{fmt(mx, '{:.0f}'):>7} {res['listeners']['failed'] - pend:>6} {pend:>7} "
+              f"{res['integrity_errors']['total']:>6} {res['issue_lag_ms']['p99']:>9.0f} "
+              f"{r['wall_s']:>6.1f} {r['server_cpu_pct']:>8.1f}")
+    print("(<=Ns: share of all joins with verified audio within N s of the join; p50/p99/max "
+          "over all joins, '-' when they fall on joins without audio; <=60s counts only if the "
+          "run lasted that long; issue p99: storm's own connect() lag, ms)")
+    for r in rows:
+        for w in (r.get("result") or {}).get("warnings", []):
+            print(f"warning: {r['label']}: {w}")
 
 
 # ---- main -------------------------------------------------------------------
@@ -567,6 +745,11 @@ def main():
     ap.add_argument("--join-wait", type=float, default=20,
                     help="seconds after the ramp to wait for all listeners to be live")
     ap.add_argument("--settle", type=float, default=3, help="seconds before the window")
+    ap.add_argument("--reader-ratio", action="store_true",
+                    help="steady mode: per floor cadence, N storm and N bench/reader listeners "
+                    "side by side on one floor; print the storm/reader client cost ratio")
+    ap.add_argument("--serve-args", default="",
+                    help="extra arguments for podium serve (e.g. '--set workers=2')")
     ap.add_argument("--build", default=os.environ.get("BUILD"), help="dir with podium/floor/reader")
     ap.add_argument("--podium"), ap.add_argument("--floor"), ap.add_argument("--reader")
     ap.add_argument("--icecast", default=shutil.which("icecast2") or "/usr/bin/icecast2")
@@ -581,11 +764,10 @@ def main():
     for name in ("podium", "floor", "reader"):
         if not getattr(cfg, name):
             setattr(cfg, name, find_bin(name, cfg))
-    if not cfg.reader or ("floor" in cfg.targets and not cfg.floor):
-        sys.exit("run.py: build floor and reader first (see bench/README.md)")
-    if "podium" in cfg.targets and not cfg.podium:
-        print("run.py: no podium binary found; skipping podium", file=sys.stderr)
-        cfg.targets.remove("podium")
+    if not cfg.podium:
+        sys.exit("run.py: build podium first: the load is `podium storm` (see bench/README.md)")
+    if ("floor" in cfg.targets and not cfg.floor) or (cfg.reader_ratio and not cfg.reader):
+        sys.exit("run.py: build floor (and reader for --reader-ratio) first (see bench/README.md)")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -597,8 +779,10 @@ def main():
         atexit.register(shutil.rmtree, work, True)
     print(f"# bench: targets={','.join(cfg.targets)} cadences={cfg.cadence_ms} "
           f"cores={os.cpu_count()} tmp={work}", flush=True)
-    print(f"# binaries: podium={cfg.podium} floor={cfg.floor} reader={cfg.reader} "
-          f"icecast={cfg.icecast}", flush=True)
+    print(f"# binaries: podium={cfg.podium} (serve and storm) floor={cfg.floor} "
+          f"reader={cfg.reader} icecast={cfg.icecast}", flush=True)
+    if cfg.serve_args:
+        print(f"# podium serve extra arguments: {cfg.serve_args}", flush=True)
 
     def targets_for():
         for kind in ("floor", "icecast", "podium"):
@@ -615,11 +799,18 @@ def main():
     for n in ns:
         rows = []
         for kind, c in targets_for():
-            t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c or ''}-{n}"))
+            t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c or ''}-{n}"), n)
             print(f"# {'flash' if cfg.flash else 'steady'} N={n} {t.label} ...",
                   file=sys.stderr, flush=True)
             rows.append(flash(cfg, t, n) if cfg.flash else steady(cfg, t, n))
             time.sleep(1)  # let TIME_WAIT and the kernel settle between targets
+            if kind == "floor" and cfg.reader_ratio and not cfg.flash:
+                # twice the listeners on this floor: storm's N and the reader's N
+                t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c}-{n}-ratio"), 2 * n)
+                print(f"# steady N={n} {t.label}: storm and bench/reader side by side ...",
+                      file=sys.stderr, flush=True)
+                rows.append(client_ratio(cfg, t, n))
+                time.sleep(1)
         results.extend(rows)
         print_flash(n, rows) if cfg.flash else print_steady(n, rows, cfg)
         sys.stdout.flush()

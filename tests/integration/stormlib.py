@@ -1,8 +1,12 @@
 """Helpers for the storm integration tests: run `podium storm`, a podium with
-an ffmpeg source on one mount, and a byte-flipping TCP proxy. Loopback only,
-every wait bounded."""
+an ffmpeg source on one mount, Debian's Icecast 2 with the same source, and
+a byte-flipping TCP proxy. Loopback only, every wait bounded."""
+import grp
 import json
 import os
+import pwd
+import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -51,6 +55,178 @@ class Broadcast:
             self.src.kill()
             self.src.wait(timeout=5)
         self.srv.cleanup()
+
+
+ICECAST_BIN = shutil.which("icecast2") or "/usr/bin/icecast2"
+ICECAST_USER, ICECAST_GROUP = "icecast2", "icecast"  # made by Debian's package
+
+ICECAST_XML = """<icecast>
+  <location>podium-test</location>
+  <admin>test@localhost</admin>
+  <limits>
+    <clients>1000</clients>
+    <sources>2</sources>
+    <queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect>
+    <burst-size>65535</burst-size>
+  </limits>
+  <authentication>
+    <source-password>{pw}</source-password>
+    <relay-password>{pw}</relay-password>
+    <admin-user>admin</admin-user>
+    <admin-password>{pw}</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket>
+    <port>{port}</port>
+    <bind-address>127.0.0.1</bind-address>
+  </listen-socket>
+  <fileserve>0</fileserve>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>{logdir}</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging>
+    <accesslog>access.log</accesslog>
+    <errorlog>error.log</errorlog>
+    <loglevel>2</loglevel>
+  </logging>
+  <security>
+    <chroot>0</chroot>{changeowner}
+  </security>
+</icecast>
+"""
+
+# Icecast will not run as root; as root it must be told to drop to its own
+# user after binding (<changeowner>), which is what Debian's init script does.
+CHANGEOWNER = """
+    <changeowner>
+      <user>{user}</user>
+      <group>{group}</group>
+    </changeowner>"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def icecast_missing():
+    """Why Icecast cannot be used here, or None."""
+    if not os.access(ICECAST_BIN, os.X_OK):
+        return f"{ICECAST_BIN} is not installed (scripts/deps.sh test installs icecast2)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(ICECAST_USER)
+            grp.getgrnam(ICECAST_GROUP)
+        except KeyError:
+            return f"running as root and there is no {ICECAST_USER}:{ICECAST_GROUP} to drop to"
+    return None
+
+
+class IcecastBroadcast:
+    """Debian's icecast2 on a free 127.0.0.1 port with its own XML config
+    and logs in a temp dir, and an ffmpeg Ogg/Opus source (100 ms pages) on
+    /live/<name>.opus."""
+
+    def __init__(self, name="s", password="hackme"):
+        self.name, self.password = name, password
+        self.mount = f"/live/{name}.opus"
+        self.tmp = tempfile.mkdtemp(prefix="podium-icecast-test-")
+        self.proc = self.src = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self):
+        out = []
+        for name in ("icecast.out", "log/error.log"):
+            try:
+                with open(os.path.join(self.tmp, name), errors="replace") as f:
+                    out.append(f.read()[-3000:])
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def __enter__(self):
+        logdir = os.path.join(self.tmp, "log")
+        os.makedirs(logdir)
+        changeowner = ""
+        if os.geteuid() == 0:
+            changeowner = CHANGEOWNER.format(user=ICECAST_USER, group=ICECAST_GROUP)
+            # after the drop it still writes its logs, and must reach them
+            shutil.chown(logdir, ICECAST_USER, ICECAST_GROUP)
+            os.chmod(self.tmp, 0o755)
+        self.port = free_port()
+        xml = os.path.join(self.tmp, "icecast.xml")
+        with open(xml, "w") as f:
+            f.write(ICECAST_XML.format(pw=self.password, port=self.port, logdir=logdir,
+                                       changeowner=changeowner))
+        out = open(os.path.join(self.tmp, "icecast.out"), "w")
+        self.proc = track(subprocess.Popen([ICECAST_BIN, "-c", xml], stdin=subprocess.DEVNULL,
+                                           stdout=out, stderr=out))
+        try:
+            self._wait_listening(10)
+            self.src = ffmpeg_source(self.port, self.name, self.password, page_ms=100)
+            self._wait_stream(15)
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        time.sleep(1.2)  # a burst's worth of audio in Icecast's queue
+        return self
+
+    def _wait_listening(self, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("icecast2 exited:\n" + self.logs())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("icecast2 did not listen:\n" + self.logs())
+
+    def _wait_stream(self, timeout):
+        """Until GET <mount> answers 200 with body bytes (the source is on)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.settimeout(2)
+                    s.sendall(f"GET {self.mount} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+                    data = b""
+                    while b"\r\n\r\n" not in data and len(data) < 16384:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    if head.startswith(b"HTTP/1.0 200") and (body or s.recv(1)):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("no stream on icecast2:\n" + self.logs())
+
+    def __exit__(self, *exc):
+        for p in (self.src, self.proc):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class FlipProxy:

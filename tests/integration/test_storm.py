@@ -1,7 +1,8 @@
 """podium storm against a local podium, with faults injected, asserting that
 storm sees them: clean run and SLO pass; the source paused 3 s → a stall on
 every listener; a server refusing joins → failures by reason and a failing
-SLO (exit 1); usage errors (exit 2); the loopback guard; exact merge."""
+SLO (exit 1); storm itself stopped → flagged late; usage errors (exit 2);
+the loopback guard; exact merge."""
 import os
 import signal
 import sys
@@ -28,8 +29,14 @@ def test_clean_run_slo_pass_json_html():
     # audio time received keeps up with wall time (burst ahead, never behind)
     assert r["traffic"]["audio_ms"] >= 0.9 * r["traffic"]["listen_ms"], r["traffic"]
     assert r["histograms"]["ttfa_us"]["count"] == 60
-    # one live line per second on stderr
+    # one live line per second on stderr, with storm's own connect lag
     assert err.count("storm t=") >= 4, err
+    assert "issue p99=" in err, err
+    # every socket prepared before the start, every connect() timed
+    assert r["prepared"]["sockets"] == 60 and r["prepared"]["failed"] == 0, r["prepared"]
+    assert r["issue_lag_ms"]["count"] == 60, r["issue_lag_ms"]
+    assert "issue lag ms" in out, out
+    assert isinstance(r["warnings"], list)
     page = open(html).read()
     assert page.count("<svg") >= 5 and "<script" not in page and "http://" not in page.replace(
         b.srv.url, "")
@@ -83,11 +90,66 @@ def test_refused_joins_by_reason_and_failing_slo():
     assert r["listeners"]["by_reason"] == {"connect_refused": 5}, r["listeners"]
 
 
+def test_late_storm_is_flagged():
+    """storm frozen (SIGSTOP) 1.6 s in the middle of a ramp issues those
+    connects late: the issue lag shows it, and storm warns that it measured
+    itself."""
+    import json
+    import subprocess
+    path = os.path.join(TMP, "late.json")
+    with Broadcast() as b:
+        p = subprocess.Popen([os.environ.get("PODIUM_BIN", ""), "storm", "--target", b.srv.url,
+                              "--mount", b.mount, "--listeners", "100", "--arrival", "ramp:3s",
+                              "--duration", "5s", "--json", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.7)
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(1.6)
+        p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, (out, err)
+    r = json.load(open(path))
+    il = r["issue_lag_ms"]
+    assert il["count"] == 100 and il["p99"] > 1000 and il["max"] >= 1300, il
+    assert any("storm was late" in w for w in r["warnings"]), r["warnings"]
+    assert "warning: storm was late" in out, out
+    assert "[tool late]" in err, err
+    # the listeners still joined: late, not lost
+    assert r["listeners"]["joined"] == 100, r["listeners"]
+
+
+def test_sigterm_ends_early_with_a_report():
+    """SIGTERM to the parent of a 2-process run: both workers end at their
+    next sweep and the merged report is written, as for a full run."""
+    import json
+    import subprocess
+    path = os.path.join(TMP, "early.json")
+    with Broadcast() as b:
+        t0 = time.time()
+        p = subprocess.Popen([os.environ.get("PODIUM_BIN", ""), "storm", "--target", b.srv.url,
+                              "--mount", b.mount, "--listeners", "40", "--procs", "2",
+                              "--duration", "60s", "--quiet", "--json", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        took = time.time() - t0
+    assert p.returncode == 0, (out, err)
+    assert took < 10, took
+    r = json.load(open(path))
+    assert r["procs"] == 2
+    assert 1500 <= r["duration_ms"] < 6000, r["duration_ms"]
+    assert r["listeners"]["joined"] == 40, r["listeners"]
+    assert r["listeners"]["ended"] == {"completed": 40}, r["listeners"]
+    assert r["ttfa_within_ms"]["60000"] == 40, r["ttfa_within_ms"]
+
+
 def test_usage_errors_exit_2():
     for args in (["--arrival", "sometimes"], ["--listeners", "0"], ["--bogus"],
                  ["--slo", "ttfa_p99"], ["--duration", "-3s"], ["--attack", "nuke=1"],
                  ["--mount", "no-slash"], ["--sources", "10.0.0.1-10.0.0.5"], ["extra"],
-                 ["--space", "42"], ["--target", "http://example.org"]):
+                 ["--space", "42"], ["--target", "http://example.org"],
+                 ["--src-ports", "random"]):
         rc, out, err, r = storm(*args, "--duration", "1s")
         assert rc == 2, (args, rc, err)
         assert err.startswith("podium storm: "), err
@@ -135,4 +197,6 @@ def test_merge_is_exact():
 if __name__ == "__main__":
     sys.exit(run([test_usage_errors_exit_2, test_loopback_guard_refuses_non_loopback,
                   test_clean_run_slo_pass_json_html, test_source_paused_3s_stalls_every_listener,
-                  test_refused_joins_by_reason_and_failing_slo, test_merge_is_exact]))
+                  test_refused_joins_by_reason_and_failing_slo, test_late_storm_is_flagged,
+                  test_sigterm_ends_early_with_a_report,
+                  test_merge_is_exact]))

@@ -59,6 +59,10 @@ def test_multi_process_split_and_sources():
     assert r["listeners"]["target"] == 50 and r["listeners"]["joined"] == 50
     assert r["histograms"]["ttfa_us"]["count"] == 50
     assert "procs=2" in err, err
+    # both workers prepared their sockets on their own source addresses and
+    # started together: every connect() timed, none before its time
+    assert r["prepared"]["sockets"] == 50, r["prepared"]
+    assert r["issue_lag_ms"]["count"] == 50 and r["issue_lag_ms"]["max"] < 2000, r["issue_lag_ms"]
 
 
 if __name__ == "__main__":

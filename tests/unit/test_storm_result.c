@@ -23,7 +23,9 @@ static void fill(struct storm_result *r, uint64_t seed, uint32_t n)
             res_map_add(&r->by_reason, (seed >> 59) & 1 ? "http_503" : "connect_refused", 1);
         } else {
             r->joined++;
-            hist_record(&r->ttfa, (seed >> 30) % 3000000);
+            uint64_t v = (seed >> 30) % 3000000;
+            hist_record(&r->ttfa, v);
+            if (v <= 1000000) r->within[0]++;
         }
     }
     r->stalls = seed % 7;
@@ -31,6 +33,11 @@ static void fill(struct storm_result *r, uint64_t seed, uint32_t n)
     res_map_add(&r->attack, "slowloris.opened", 10);
     r->ticks = 5;
     for (uint32_t i = 0; i < 5; i++) r->tl[i].listeners = i * n;
+    for (uint32_t i = 0; i < n; i += 7) hist_record(&r->issue, (uint64_t)i * 40);
+    r->cores = 2;
+    r->armed = n;
+    r->arm_ms = n / 100;
+    r->tl[1].tool_cpu_ms = 300;
 }
 
 static char *to_json(const struct storm_result *r, size_t *len)
@@ -58,7 +65,48 @@ static void test_round_trip(void)
     CHECK_EQ(back.ticks, 5);
     CHECK_EQ(back.tl[4].listeners, 4 * 5000);
     CHECK(strstr(j, "\"ttfa_ms\":{\"p50\"") != NULL);
+    CHECK(strstr(j, "\"issue_lag_ms\":{\"p50\"") != NULL);
+    CHECK(memcmp(back.issue.counts, a.issue.counts, sizeof(a.issue.counts)) == 0);
+    CHECK_EQ(back.issue.max, a.issue.max);
+    CHECK_EQ(back.cores, 2);
+    CHECK_EQ(back.armed, 5000);
+    CHECK_EQ(back.arm_ms, 50);
+    CHECK_EQ(back.tl[1].tool_cpu_ms, 300);
+    CHECK_EQ(back.within[0], a.within[0]);
+    CHECK(a.within[0] > 0);
     free(j);
+    /* a timeline from before tool_cpu_ms (6 entries per second) still reads */
+    const char *old = "{\"version\":1,\"timeline\":[[0,5,5,0,0,0],[1,7,2,0,0,1]]}";
+    CHECK_EQ(res_read_json(&back, old, strlen(old), err, sizeof(err)), 0);
+    CHECK_EQ(back.ticks, 2);
+    CHECK_EQ(back.tl[1].listeners, 7);
+    CHECK_EQ(back.tl[1].failures, 1);
+}
+
+static void test_warnings(void)
+{
+    char w[RES_WARN_MAX][200];
+    res_init(&a);
+    a.cores = 2;
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 0);
+    /* connects issued 1.5 s late for more than 1 % of listeners */
+    for (int i = 0; i < 98; i++) hist_record(&a.issue, 1000);
+    for (int i = 0; i < 2; i++) hist_record(&a.issue, 1500000);
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 1);
+    CHECK(strstr(w[0], "late") != NULL);
+    /* the tool as a whole above 90 % of both cores in one second */
+    a.ticks = 3;
+    a.tl[2].tool_cpu_ms = 1850;
+    a.tl[1].tool_cpu_ms = 1700;
+    CHECK_EQ(res_machine_bound_s(&a), 1);
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 2);
+    CHECK(strstr(w[1], "2 cores") != NULL);
+    a.tool_bound_s = 4;
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 3);
+    a.machine_saturated_s = 2;
+    CHECK_EQ(res_warnings(&a, w, RES_WARN_MAX), 4);
+    CHECK(strstr(w[3], "no idle CPU") != NULL);
+    CHECK_EQ(res_warnings(&a, w, 1), 1);
 }
 
 static void test_merge_exact(void)
@@ -77,6 +125,13 @@ static void test_merge_exact(void)
     CHECK_EQ(res_map_get(&merged.attack, "slowloris.opened"), 20);
     CHECK_EQ(merged.tl[2].listeners, 2 * 12000);
     CHECK_EQ(merged.err_crc, 4);
+    CHECK_EQ(merged.issue.count, a.issue.count + b.issue.count);
+    CHECK_EQ(merged.armed, 12000);
+    CHECK_EQ(merged.arm_ms, 70); /* the slowest worker's, not the sum */
+    CHECK_EQ(merged.tl[1].tool_cpu_ms, 600);
+    CHECK_EQ(merged.within[0], a.within[0] + b.within[0]);
+    CHECK_EQ(merged.cores, 2);
+    CHECK_EQ(merged.machine_saturated_s, 0);
 }
 
 static void test_slo_gate(void)
@@ -109,6 +164,7 @@ int main(void)
 {
     T_RUN(test_round_trip);
     T_RUN(test_merge_exact);
+    T_RUN(test_warnings);
     T_RUN(test_slo_gate);
     T_RUN(test_hostile_json);
     T_DONE();

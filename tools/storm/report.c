@@ -31,7 +31,19 @@ void report_summary(const struct storm_result *r, FILE *f)
     fprintf(f, "  ttfa ms: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (from intended arrival)\n",
             pct_ms(&r->ttfa, 500000), pct_ms(&r->ttfa, 900000), pct_ms(&r->ttfa, 990000),
             pct_ms(&r->ttfa, 999000), r->ttfa.max / 1000.0);
+    if (r->listeners_target)
+        fprintf(f, "  audio within 1 s: %.1f%%, 5 s: %.1f%%, 60 s: %.1f%% of all listeners\n",
+                100.0 * r->within[0] / r->listeners_target, 100.0 * r->within[1] / r->listeners_target,
+                100.0 * r->within[2] / r->listeners_target);
     fprintf(f, "  schedule lag ms: p99 %.1f  max %.1f\n", pct_ms(&r->lag, 990000), r->lag.max / 1000.0);
+    fprintf(f, "  issue lag ms (connect() call - intended arrival): p50 %.1f  p99 %.1f  max %.1f  "
+            "(%llu sockets prepared in %llu ms",
+            pct_ms(&r->issue, 500000), pct_ms(&r->issue, 990000), r->issue.max / 1000.0,
+            (unsigned long long)r->armed, (unsigned long long)r->arm_ms);
+    if (r->arm_failed) fprintf(f, ", %llu could not be", (unsigned long long)r->arm_failed);
+    if (r->port_fallback)
+        fprintf(f, ", %llu without their own port", (unsigned long long)r->port_fallback);
+    fputs(")\n", f);
     fprintf(f, "  stalls %llu on %llu listeners (%.1f s empty)\n", (unsigned long long)r->stalls,
             (unsigned long long)r->stalled_listeners, r->stall_ms / 1000.0);
     fprintf(f, "  integrity errors %llu: crc %llu, sequence %llu, granule %llu, capture %llu\n",
@@ -54,10 +66,10 @@ void report_summary(const struct storm_result *r, FILE *f)
                 pct_ms(&r->rejoin, 500000), pct_ms(&r->rejoin, 990000), r->rejoin.max / 1000.0);
     fprintf(f, "  tool cpu %.2f s = %.1f us per listener-second\n", r->cpu_us / 1e6,
             r->listen_ms ? r->cpu_us * 1000.0 / r->listen_ms : 0.0);
-    if (r->tool_bound_s)
-        fprintf(f, "  warning: storm itself was CPU-bound for %llu s: the figures may measure the "
-                "tool, not the server (use more --procs or another machine)\n",
-                (unsigned long long)r->tool_bound_s);
+    char warn[RES_WARN_MAX][200];
+    int nw = res_warnings(r, warn, RES_WARN_MAX);
+    for (int i = 0; i < nw; i++)
+        fprintf(f, "  warning: %s: the figures may measure the tool, not the server\n", warn[i]);
 }
 
 /* ---- HTML */
@@ -151,6 +163,13 @@ int report_html(const struct storm_result *r, FILE *f)
         }
         fputs("</ul>\n", f);
     }
+    char warn[RES_WARN_MAX][200];
+    int nw = res_warnings(r, warn, RES_WARN_MAX);
+    for (int i = 0; i < nw; i++) {
+        fputs("<p class=\"fail\">warning: ", f);
+        html_text(f, warn[i]);
+        fputs("</p>\n", f);
+    }
     fputs("<table>\n", f);
     kv_row(f, "joined", "%.0f", (double)r->joined);
     kv_row(f, "failed", "%.0f", (double)r->failed);
@@ -160,6 +179,7 @@ int report_html(const struct storm_result *r, FILE *f)
     kv_row(f, "stalls", "%.0f", (double)r->stalls);
     kv_row(f, "listeners stalled", "%.0f", (double)r->stalled_listeners);
     kv_row(f, "integrity errors", "%.0f", (double)res_integrity(r));
+    kv_row(f, "connect issue lag p99 (ms)", "%.1f", pct_ms(&r->issue, 990000));
     kv_row(f, "tool CPU (us per listener-second)", "%.1f",
            r->listen_ms ? r->cpu_us * 1000.0 / r->listen_ms : 0.0);
     fputs("</table>\n", f);

@@ -9,11 +9,14 @@
 
 #define SLURP_BYTES_MAX (64u << 20)
 
+const uint32_t res_within_ms[RES_WITHIN_N] = {1000, 5000, 60000};
+
 void res_init(struct storm_result *r)
 {
     memset(r, 0, sizeof(*r));
     hist_init(&r->ttfa);
     hist_init(&r->lag);
+    hist_init(&r->issue);
     hist_init(&r->rejoin);
 }
 
@@ -48,6 +51,37 @@ uint64_t res_integrity(const struct storm_result *r)
     return r->err_capture + r->err_crc + r->err_seq + r->err_granule;
 }
 
+uint64_t res_machine_bound_s(const struct storm_result *r)
+{
+    uint64_t n = 0, cores = r->cores ? r->cores : 1;
+    for (uint32_t i = 0; i < r->ticks && i < RES_TIMELINE_MAX; i++)
+        if (r->tl[i].tool_cpu_ms > 900u * cores) n++;
+    return n;
+}
+
+int res_warnings(const struct storm_result *r, char w[][200], int max)
+{
+    int n = 0;
+    uint64_t p99 = hist_quantile(&r->issue, 990000);
+    if (n < max && r->issue.count && p99 > RES_ISSUE_LATE_US)
+        snprintf(w[n++], 200, "storm was late: connect() issue lag p99 %.0f ms > %u ms (its own delay "
+                 "is charged to TTFA; use more --procs or another machine)", p99 / 1000.0,
+                 RES_ISSUE_LATE_US / 1000);
+    if (n < max && r->tool_bound_s)
+        snprintf(w[n++], 200, "storm was CPU-bound: a worker used > 90%% of a core for %llu s "
+                 "(use more --procs or another machine)", (unsigned long long)r->tool_bound_s);
+    uint64_t mb = res_machine_bound_s(r);
+    if (n < max && mb)
+        snprintf(w[n++], 200, "storm was CPU-bound: it used > 90%% of all %llu cores for %llu s "
+                 "(the server was short of CPU; run storm on another machine)",
+                 (unsigned long long)(r->cores ? r->cores : 1), (unsigned long long)mb);
+    if (n < max && r->machine_saturated_s)
+        snprintf(w[n++], 200, "the machine had no idle CPU (> 95%% busy) for %llu s: storm, the "
+                 "server and everything else there competed for it",
+                 (unsigned long long)r->machine_saturated_s);
+    return n;
+}
+
 static void map_merge(struct res_map *d, const struct res_map *s)
 {
     for (uint32_t i = 0; i < s->len; i++) res_map_add(d, s->e[i].key, s->e[i].n);
@@ -69,7 +103,9 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
     map_merge(&d->by_reason, &s->by_reason);
     map_merge(&d->ended, &s->ended);
     hist_merge(&d->ttfa, &s->ttfa);
+    for (int i = 0; i < RES_WITHIN_N; i++) d->within[i] += s->within[i];
     hist_merge(&d->lag, &s->lag);
+    hist_merge(&d->issue, &s->issue);
     hist_merge(&d->rejoin, &s->rejoin);
     d->stalls += s->stalls;
     d->stalled_listeners += s->stalled_listeners;
@@ -84,6 +120,12 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
     map_merge(&d->attack, &s->attack);
     d->cpu_us += s->cpu_us;
     d->tool_bound_s += s->tool_bound_s;
+    if (s->cores > d->cores) d->cores = s->cores;
+    d->machine_saturated_s += s->machine_saturated_s;
+    d->armed += s->armed;
+    d->arm_failed += s->arm_failed;
+    d->port_fallback += s->port_fallback;
+    if (s->arm_ms > d->arm_ms) d->arm_ms = s->arm_ms;
     if (s->ticks > d->ticks) d->ticks = s->ticks;
     for (uint32_t i = 0; i < s->ticks && i < RES_TIMELINE_MAX; i++) {
         d->tl[i].listeners += s->tl[i].listeners;
@@ -91,6 +133,7 @@ void res_merge(struct storm_result *d, const struct storm_result *s)
         d->tl[i].stalls += s->tl[i].stalls;
         d->tl[i].errors += s->tl[i].errors;
         d->tl[i].failures += s->tl[i].failures;
+        d->tl[i].tool_cpu_ms += s->tl[i].tool_cpu_ms;
     }
 }
 
@@ -203,7 +246,21 @@ int res_write_json(const struct storm_result *r, FILE *f)
     write_map(&w, "ended", &r->ended);
     jw_end_obj(&w);
     write_pcts(&w, "ttfa_ms", &r->ttfa);
+    jw_obj(&w, "ttfa_within_ms"); /* joins with their first audio within N ms of arrival */
+    for (int i = 0; i < RES_WITHIN_N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "%u", res_within_ms[i]);
+        jw_u64(&w, k, r->within[i]);
+    }
+    jw_end_obj(&w);
     write_pcts(&w, "schedule_lag_ms", &r->lag);
+    write_pcts(&w, "issue_lag_ms", &r->issue);
+    jw_obj(&w, "prepared"); /* sockets made and bound before the start */
+    jw_u64(&w, "sockets", r->armed);
+    jw_u64(&w, "failed", r->arm_failed);
+    jw_u64(&w, "port_fallback", r->port_fallback);
+    jw_u64(&w, "ms", r->arm_ms);
+    jw_end_obj(&w);
     if (r->rejoin.count) write_pcts(&w, "rejoin_ttfa_ms", &r->rejoin);
     jw_obj(&w, "stalls");
     jw_u64(&w, "count", r->stalls);
@@ -226,6 +283,9 @@ int res_write_json(const struct storm_result *r, FILE *f)
     jw_obj(&w, "cpu");
     jw_u64(&w, "tool_cpu_us", r->cpu_us);
     jw_u64(&w, "tool_bound_s", r->tool_bound_s);
+    jw_u64(&w, "machine_bound_s", res_machine_bound_s(r));
+    jw_u64(&w, "cores", r->cores);
+    jw_u64(&w, "machine_saturated_s", r->machine_saturated_s);
     jw_num(&w, "us_per_listener_s", r->listen_ms ? r->cpu_us * 1000.0 / r->listen_ms : 0);
     jw_end_obj(&w);
     jw_obj(&w, "slo");
@@ -236,7 +296,13 @@ int res_write_json(const struct storm_result *r, FILE *f)
     for (int i = 0; i < nf && i < SLO_MAX; i++) jw_str(&w, NULL, fails[i]);
     jw_end_arr(&w);
     jw_end_obj(&w);
-    jw_arr(&w, "timeline"); /* [second, listeners, joins, stalls, errors, failures] */
+    char warn[RES_WARN_MAX][200];
+    int nw = res_warnings(r, warn, RES_WARN_MAX);
+    jw_arr(&w, "warnings");
+    for (int i = 0; i < nw; i++) jw_str(&w, NULL, warn[i]);
+    jw_end_arr(&w);
+    /* [second, listeners, joins, stalls, errors, failures, tool_cpu_ms] */
+    jw_arr(&w, "timeline");
     for (uint32_t i = 0; i < r->ticks; i++) {
         jw_arr(&w, NULL);
         jw_u64(&w, NULL, i);
@@ -245,12 +311,14 @@ int res_write_json(const struct storm_result *r, FILE *f)
         jw_u64(&w, NULL, r->tl[i].stalls);
         jw_u64(&w, NULL, r->tl[i].errors);
         jw_u64(&w, NULL, r->tl[i].failures);
+        jw_u64(&w, NULL, r->tl[i].tool_cpu_ms);
         jw_end_arr(&w);
     }
     jw_end_arr(&w);
     jw_obj(&w, "histograms");
     write_hist(&w, "ttfa_us", &r->ttfa);
     write_hist(&w, "schedule_lag_us", &r->lag);
+    write_hist(&w, "issue_lag_us", &r->issue);
     write_hist(&w, "rejoin_ttfa_us", &r->rejoin);
     jw_end_obj(&w);
     jw_end_obj(&w);
@@ -325,6 +393,11 @@ int res_read_json(struct storm_result *r, const char *text, size_t len, char *er
     r->failed = sjson_u64(l, "failed");
     read_map(&r->by_reason, sjson_get(l, "by_reason"), NULL);
     read_map(&r->ended, sjson_get(l, "ended"), NULL);
+    for (int i = 0; i < RES_WITHIN_N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "%u", res_within_ms[i]);
+        r->within[i] = sjson_u64(sjson_get(root, "ttfa_within_ms"), k);
+    }
     const struct sjson *s = sjson_get(root, "stalls");
     r->stalls = sjson_u64(s, "count");
     r->stalled_listeners = sjson_u64(s, "listeners_affected");
@@ -343,25 +416,34 @@ int res_read_json(struct storm_result *r, const char *text, size_t len, char *er
         for (uint32_t i = 0; i < bm->len; i++) read_map(&r->attack, &bm->u.kids[i], bm->u.kids[i].key);
     r->cpu_us = sjson_u64(sjson_get(root, "cpu"), "tool_cpu_us");
     r->tool_bound_s = sjson_u64(sjson_get(root, "cpu"), "tool_bound_s");
+    r->cores = sjson_u64(sjson_get(root, "cpu"), "cores");
+    r->machine_saturated_s = sjson_u64(sjson_get(root, "cpu"), "machine_saturated_s");
+    const struct sjson *pr = sjson_get(root, "prepared");
+    r->armed = sjson_u64(pr, "sockets");
+    r->arm_failed = sjson_u64(pr, "failed");
+    r->port_fallback = sjson_u64(pr, "port_fallback");
+    r->arm_ms = sjson_u64(pr, "ms");
     read_str(r->slo_spec, sizeof(r->slo_spec), sjson_get(root, "slo"), "spec");
     const struct sjson *tl = sjson_get(root, "timeline");
     if (tl && tl->type == SJ_ARR) {
         for (uint32_t i = 0; i < tl->len && i < RES_TIMELINE_MAX; i++) {
             const struct sjson *e = &tl->u.kids[i];
-            uint32_t v[6] = {0};
-            if (e->type != SJ_ARR || e->len != 6) continue;
-            for (int k = 0; k < 6; k++)
+            uint32_t v[7] = {0};
+            /* 6 entries before tool_cpu_ms was added */
+            if (e->type != SJ_ARR || e->len < 6 || e->len > 7) continue;
+            for (uint32_t k = 0; k < e->len; k++)
                 if (e->u.kids[k].type == SJ_NUM && e->u.kids[k].u.num >= 0 &&
                     e->u.kids[k].u.num < 4e9)
                     v[k] = (uint32_t)e->u.kids[k].u.num;
             if (v[0] >= RES_TIMELINE_MAX) continue;
-            r->tl[v[0]] = (struct res_tick){v[1], v[2], v[3], v[4], v[5]};
+            r->tl[v[0]] = (struct res_tick){v[1], v[2], v[3], v[4], v[5], v[6]};
             if (v[0] + 1 > r->ticks) r->ticks = v[0] + 1;
         }
     }
     const struct sjson *hs = sjson_get(root, "histograms");
     if (read_hist(&r->ttfa, sjson_get(hs, "ttfa_us"), err, err_len) < 0) goto out_free;
     if (read_hist(&r->lag, sjson_get(hs, "schedule_lag_us"), err, err_len) < 0) goto out_free;
+    if (read_hist(&r->issue, sjson_get(hs, "issue_lag_us"), err, err_len) < 0) goto out_free;
     if (read_hist(&r->rejoin, sjson_get(hs, "rejoin_ttfa_us"), err, err_len) < 0) goto out_free;
     rc = 0;
 out_free:

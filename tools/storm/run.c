@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,35 @@ uint64_t run_cpu_us(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+int run_cpustat_read(struct run_cpustat *s)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -errno;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 5) return -EINVAL;
+    s->total = 0;
+    for (int i = 0; i < 8; i++) s->total += v[i];
+    s->idle = v[3] + v[4]; /* idle + iowait */
+    return 0;
+}
+
+uint32_t run_cpustat_busy_ppm(const struct run_cpustat *a, const struct run_cpustat *b)
+{
+    if (b->total <= a->total || b->idle < a->idle) return 0;
+    uint64_t dt = b->total - a->total, di = b->idle - a->idle;
+    return di >= dt ? 0 : (uint32_t)((dt - di) * 1000000u / dt);
+}
+
 uint32_t run_tick_index(const struct run *r, uint64_t now_us)
 {
     uint64_t t = now_us > r->t0_us ? (now_us - r->t0_us) / 1000000u : 0;
     return t < RES_TIMELINE_MAX ? (uint32_t)t : RES_TIMELINE_MAX - 1;
 }
 
-int run_connect(struct run *r)
+int run_socket(struct run *r)
 {
     const struct run_cfg *c = r->cfg;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -48,20 +71,108 @@ int run_connect(struct run *r)
             return -e;
         }
     }
+    return fd;
+}
+
+int run_issue(struct run *r, int fd)
+{
+    const struct run_cfg *c = r->cfg;
     if (connect(fd, (const struct sockaddr *)&c->target.addr, sizeof(c->target.addr)) < 0 &&
-        errno != EINPROGRESS) {
-        int e = errno;
+        errno != EINPROGRESS)
+        return -errno;
+    return 0;
+}
+
+int run_connect(struct run *r)
+{
+    int fd = run_socket(r);
+    if (fd < 0) return fd;
+    int rc = run_issue(r, fd);
+    if (rc < 0) {
         close(fd);
-        return -e;
+        return rc;
     }
     return fd;
+}
+
+/* Makes every listener's socket of this shard before the start (see arm.h).
+ * A socket that cannot be made now (out of files) is left to launch time,
+ * where its failure is counted by reason. */
+static void arm_shard(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    uint32_t shards = c->shards ? c->shards : 1;
+    uint64_t t = clock_mono_us();
+    for (uint32_t j = 0; j < r->nvl; j++) {
+        uint64_t gi = (uint64_t)j * shards + c->shard;
+        bool fell_back;
+        int fd = arm_socket(&c->arm, gi, &fell_back);
+        if (fd < 0) {
+            r->res->arm_failed++;
+            continue;
+        }
+        vl_arm(r, &r->vls[j], fd);
+        r->open_fds++;
+        r->res->armed++;
+        if (fell_back) r->res->port_fallback++;
+    }
+    /* Take the unconnected sockets' one readiness report now, not in the
+     * middle of the burst (bounded: each is reported once). */
+    for (uint32_t k = 0; k <= r->nvl / RUN_EVENTS_MAX + 1; k++)
+        if (loop_once(r->loop, 0) <= 0) break;
+    r->res->arm_ms = (clock_mono_us() - t) / 1000;
+}
+
+/* Closes the prepared sockets of listeners never launched. */
+static void disarm(struct run *r)
+{
+    for (uint32_t j = 0; j < r->nvl; j++) {
+        struct vl *v = &r->vls[j];
+        if (v->state != VL_WAIT || v->io.fd < 0) continue;
+        io_set(r->loop, &v->io, 0);
+        close(v->io.fd);
+        v->io.fd = -1;
+        r->open_fds--;
+    }
+}
+
+/* The common start. Alone: now. Under the splitter: tell the parent this
+ * worker is armed ("R"), then wait (bounded) for the t0 it sends once every
+ * worker is. Returns t0, or 0 when none came. */
+static uint64_t start_sync(struct run *r)
+{
+    const struct run_cfg *c = r->cfg;
+    if (c->go_fd < 0 || c->status_fd < 0) return c->t0_us ? c->t0_us : clock_mono_us();
+    char line[64];
+    int n = snprintf(line, sizeof(line), "R %llu\n", (unsigned long long)r->res->armed);
+    if (n <= 0 || write(c->status_fd, line, (size_t)n) != n) return 0;
+    size_t len = 0;
+    uint64_t deadline = clock_mono_us() + RUN_START_WAIT_MS * 1000ull;
+    while (len < sizeof(line) - 1) {
+        uint64_t now = clock_mono_us();
+        if (now >= deadline) return 0;
+        struct pollfd pf = {.fd = c->go_fd, .events = POLLIN};
+        int pr = poll(&pf, 1, (int)((deadline - now) / 1000 + 1));
+        if (pr < 0 && errno != EINTR) return 0;
+        if (pr <= 0) continue;
+        ssize_t k = read(c->go_fd, line + len, sizeof(line) - 1 - len);
+        if (k <= 0) return 0; /* the parent gave up */
+        len += (size_t)k;
+        line[len] = 0;
+        unsigned long long t0;
+        if (strchr(line, '\n')) return sscanf(line, "T %llu", &t0) == 1 ? (uint64_t)t0 : 0;
+    }
+    return 0;
 }
 
 static void launch_due(struct loop *loop, struct timer *t)
 {
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
+    uint64_t slice_end = clock_mono_us() + RUN_LAUNCH_SLICE_MS * 1000u;
     unsigned batch = 0;
+    /* Connects first: what is due is issued before any read is served, for
+     * at most a slice; then one loop iteration of reads, then on. */
     while (r->next_launch < r->nvl && batch < RUN_LAUNCH_BATCH_MAX) {
         struct vl *v = &r->vls[r->next_launch];
         if (v->intended_us > now) break;
@@ -71,6 +182,7 @@ static void launch_due(struct loop *loop, struct timer *t)
         if ((batch & 255) == 0) {
             loop_update_time(loop); /* a long burst: keep "now" honest */
             now = loop_now_us(loop);
+            if (clock_mono_us() >= slice_end) break;
         }
     }
     if (r->next_launch >= r->nvl || r->ended) return;
@@ -79,10 +191,19 @@ static void launch_due(struct loop *loop, struct timer *t)
     timer_start(loop, t, after_ms);
 }
 
+volatile sig_atomic_t run_stop_requested;
+
+static void end_run(struct loop *loop, struct timer *t);
+
 static void sweep(struct loop *loop, struct timer *t)
 {
     struct run *r = t->data;
     uint64_t now = loop_now_us(loop);
+    if (run_stop_requested) {
+        /* SIGINT/SIGTERM: end now, with a full report of what was seen. */
+        end_run(loop, &r->end_timer);
+        return;
+    }
     for (uint32_t i = 0; i < r->next_launch; i++) vl_sweep(&r->vls[i], now);
     if (r->atk) attack_sweep(r->atk, now);
     timer_start(loop, t, RUN_SWEEP_MS);
@@ -103,25 +224,42 @@ static void tick(struct loop *loop, struct timer *t)
     uint64_t cpu = run_cpu_us();
     uint64_t used = cpu - r->cpu_tick_us;
     r->cpu_tick_us = cpu;
-    bool bound = used > 900000; /* the tool burnt > 90 % of a core: it is the bottleneck */
+    res->tl[prev].tool_cpu_ms += (uint32_t)(used / 1000);
+    /* A worker above 90 % of a core is the bottleneck. (The tool as a whole
+     * above 90 % of the machine is judged from the timeline's sum.) */
+    bool bound = used > 900000;
     if (bound) r->tool_bound_ticks++;
+    /* Alone, the worker also watches the machine (the splitter's parent
+     * does it for all its workers). */
+    bool saturated = false;
+    struct run_cpustat m;
+    if (r->cfg->status_fd < 0 && r->machine.total && run_cpustat_read(&m) == 0) {
+        saturated = run_cpustat_busy_ppm(&r->machine, &m) > RUN_MACHINE_SATURATED_PPM;
+        r->machine = m;
+        if (saturated) res->machine_saturated_s++;
+    }
     uint64_t p50 = hist_quantile(&res->ttfa, 500000), p99 = hist_quantile(&res->ttfa, 990000);
+    uint64_t ip99 = hist_quantile(&res->issue, 990000);
+    bool late = ip99 > RES_ISSUE_LATE_US;
     if (r->cfg->live)
         fprintf(stderr,
                 "storm t=%us listeners=%u joins/s=%u ttfa p50=%.0fms p99=%.0fms stalls=%llu "
-                "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu%s\n",
+                "errors crc=%llu seq=%llu granule=%llu capture=%llu failed=%llu "
+                "issue p99=%.0fms%s%s%s\n",
                 i, r->playing, res->tl[prev].joins, p50 / 1000.0, p99 / 1000.0,
                 (unsigned long long)res->stalls, (unsigned long long)res->err_crc,
                 (unsigned long long)res->err_seq, (unsigned long long)res->err_granule,
                 (unsigned long long)res->err_capture, (unsigned long long)res->failed,
-                bound ? " [tool cpu-bound]" : "");
+                ip99 / 1000.0, late ? " [tool late]" : "", bound ? " [tool cpu-bound]" : "",
+                saturated ? " [machine saturated]" : "");
     if (r->cfg->status_fd >= 0) {
         char line[256];
-        int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d\n", i,
-                         r->playing, res->tl[prev].joins, (unsigned long long)res->joined,
+        int n = snprintf(line, sizeof(line), "S %u %u %u %llu %llu %llu %llu %llu %llu %d %llu %llu\n",
+                         i, r->playing, res->tl[prev].joins, (unsigned long long)res->joined,
                          (unsigned long long)res->failed, (unsigned long long)res->stalls,
                          (unsigned long long)res_integrity(res), (unsigned long long)p50,
-                         (unsigned long long)p99, bound ? 1 : 0);
+                         (unsigned long long)p99, bound ? 1 : 0, (unsigned long long)ip99,
+                         (unsigned long long)used);
         if (n > 0 && write(r->cfg->status_fd, line, (size_t)n) < 0) {
             /* parent gone: keep running, the result file still matters */
         }
@@ -157,6 +295,7 @@ static void end_run(struct loop *loop, struct timer *t)
     uint64_t now = loop_now_us(loop);
     r->ended = true;
     if (r->join) join_stop(r->join, now); /* those still waiting in the gate */
+    r->res->duration_ms = (now - r->t0_us) / 1000; /* less than planned if stopped early */
     if (now - r->t0_us > (uint64_t)r->tick_no * 1000000u + 500000u) tick(loop, &r->tick_timer);
     for (uint32_t i = 0; i < r->nvl; i++) {
         struct vl *v = &r->vls[i];
@@ -183,11 +322,13 @@ static void end_run(struct loop *loop, struct timer *t)
     /* Never launched (the run ended before their time): not counted as joins. */
     uint32_t unlaunched = r->nvl - r->next_launch;
     if (unlaunched) res_map_add(&r->res->ended, "not_launched", unlaunched);
+    disarm(r);
     if (r->atk) attack_stop(r->atk, now);
     timer_stop(loop, &r->launch_timer);
     timer_stop(loop, &r->sweep_timer);
     timer_stop(loop, &r->tick_timer);
     timer_stop(loop, &r->storm_timer);
+    timer_stop(loop, &r->end_timer);
     loop_stop(loop);
 }
 
@@ -214,18 +355,29 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     uint32_t shards = cfg->shards ? cfg->shards : 1;
     r.nvl = cfg->listeners / shards + (cfg->shard < cfg->listeners % shards ? 1 : 0);
     res->listeners_target = r.nvl;
-    r.loop = loop_new(1024);
+    r.loop = loop_new(RUN_EVENTS_MAX);
     if (!r.loop) return -errno;
     r.rbuf = malloc(RUN_READ_BYTES);
     r.vls = calloc(r.nvl ? r.nvl : 1, sizeof(*r.vls));
     if (!r.rbuf || !r.vls) goto out_free;
+    for (uint32_t j = 0; j < r.nvl; j++) {
+        r.vls[j].run = &r;
+        r.vls[j].io.fd = -1;
+    }
     build_request(&r);
-    r.t0_us = cfg->t0_us ? cfg->t0_us : clock_mono_us();
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    res->cores = nc > 0 ? (uint64_t)nc : 1;
+    /* Everything a join needs before its time, so that at t0 only
+     * connect() calls are left (a burst is issued on schedule). */
+    arm_shard(&r);
+    r.t0_us = start_sync(&r);
+    if (!r.t0_us) {
+        rc = -ETIMEDOUT;
+        goto out_free;
+    }
     r.end_us = r.t0_us + cfg->duration_us;
     for (uint32_t j = 0; j < r.nvl; j++) {
         uint64_t gi = (uint64_t)j * shards + cfg->shard; /* global index: shards interleave */
-        r.vls[j].run = &r;
-        r.vls[j].io.fd = -1;
         r.vls[j].intended_us = r.t0_us + sopt_arrival_at_us(&cfg->arrival, gi, cfg->listeners);
     }
     if (sopt_attack_any(&cfg->attack)) {
@@ -233,13 +385,14 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
         if (!r.atk) goto out_free;
     }
     if (cfg->join.space[0] && !(r.join = join_new(&r))) goto out_free;
-    /* Wait for the common start (the parent forked everyone before it). */
+    /* Wait for the common start (every worker is armed by then). */
     while (clock_mono_us() < r.t0_us) {
         uint64_t d = r.t0_us - clock_mono_us();
         usleep(d > 100000 ? 100000 : (useconds_t)d);
     }
     loop_update_time(r.loop);
     r.cpu_start_us = r.cpu_tick_us = run_cpu_us();
+    if (cfg->status_fd < 0 && run_cpustat_read(&r.machine) < 0) r.machine.total = 0;
     timer_init(&r.launch_timer, launch_due, &r);
     timer_init(&r.sweep_timer, sweep, &r);
     timer_init(&r.tick_timer, tick, &r);
@@ -259,6 +412,7 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
 out_free:
     if (r.join) join_free(r.join);
     if (r.atk) attack_free(r.atk);
+    if (r.vls) disarm(&r);
     free(r.vls);
     free(r.rbuf);
     loop_free(r.loop);

@@ -5,12 +5,14 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "arm.h"
 #include "loop.h"
 #include "report.h"
 #include "result.h"
@@ -19,7 +21,8 @@
 #include "split.h"
 
 #define STORM_LISTENERS_MAX 10000000u
-#define STORM_CONNS_PER_SOURCE 10000u /* well below ~28k ephemeral ports per address pair: connect() prefers half the range, and a crowded range makes its port search slow */
+#define STORM_CONNS_ONE_SOURCE 10000u /* up to this many connections, 127.0.0.1 and the kernel's ports */
+#define STORM_SOURCES_MAX 253u        /* 127.0.0.2 .. 127.0.0.254 */
 
 static void usage(FILE *f)
 {
@@ -29,7 +32,7 @@ static void usage(FILE *f)
           "                   forged-tickets=N/s,join-flood=N/s]\n"
           "         [--space ID [--prefixes N[@127.A.B.0]] [--join-log FILE]]\n"
           "         [--sources 127.0.0.2-127.0.0.40] [--slo ttfa_p99=1s,stalls=0,joined=100%]\n"
-          "         [--json FILE] [--html FILE] [--procs N] [--quiet]\n"
+          "         [--json FILE] [--html FILE] [--procs N] [--src-ports explicit|kernel] [--quiet]\n"
           "         [--allow-remote] [--allow-remote-attack]\n"
           "       podium storm merge A.json B.json... [--json FILE] [--html FILE] [--slo SPEC]\n"
           "\n"
@@ -40,6 +43,7 @@ static void usage(FILE *f)
           "--space ID: every listener joins the space through the gate first (POST .../join,\n"
           "waits its turn, solves puzzles) and listens with its ticket; join.* counters in the\n"
           "attack section. --prefixes spreads listeners over N /24 networks of 127/8.\n"
+          "SIGINT/SIGTERM ends the run early with its report (a second one ends it at once).\n"
           "Exit: 0 every SLO held, 1 an SLO failed, 2 usage error or the run could not be made.\n",
           f);
 }
@@ -138,6 +142,28 @@ static uint64_t raise_nofile(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (uint64_t)rl.rlim_cur;
 }
 
+/* First SIGINT/SIGTERM: end the run at the next sweep with a full report.
+ * A second one: die at once. */
+static void on_stop_signal(int sig)
+{
+    if (run_stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    run_stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static bool mount_ok(const char *m)
 {
     if (m[0] != '/' || strlen(m) >= 160) return false;
@@ -163,8 +189,11 @@ int storm_main(int argc, char **argv)
     cfg.duration_us = 60000000u;
     cfg.attack.reconnect_at_us = UINT64_MAX;
     cfg.status_fd = -1;
+    cfg.go_fd = -1;
+    bool explicit_ports = true;
 
-    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS, O_PREFIXES, O_JOIN_LOG };
+    enum { O_ALLOW_REMOTE = 256, O_ALLOW_REMOTE_ATTACK, O_SPACE, O_PROCS, O_PREFIXES, O_JOIN_LOG,
+           O_SRC_PORTS };
     static const struct option opts[] = {
         {"target", required_argument, 0, 't'},    {"mount", required_argument, 0, 'm'},
         {"listeners", required_argument, 0, 'n'}, {"arrival", required_argument, 0, 'a'},
@@ -175,6 +204,7 @@ int storm_main(int argc, char **argv)
         {"procs", required_argument, 0, O_PROCS}, {"space", required_argument, 0, O_SPACE},
         {"prefixes", required_argument, 0, O_PREFIXES},
         {"join-log", required_argument, 0, O_JOIN_LOG},
+        {"src-ports", required_argument, 0, O_SRC_PORTS},
         {"allow-remote", no_argument, 0, O_ALLOW_REMOTE},
         {"allow-remote-attack", no_argument, 0, O_ALLOW_REMOTE_ATTACK},
         {0, 0, 0, 0},
@@ -234,6 +264,11 @@ int storm_main(int argc, char **argv)
         case O_JOIN_LOG:
             snprintf(cfg.join.log_path, sizeof(cfg.join.log_path), "%s", optarg);
             break;
+        case O_SRC_PORTS:
+            if (strcmp(optarg, "explicit") && strcmp(optarg, "kernel"))
+                return usage_error("bad --src-ports (explicit or kernel)", optarg);
+            explicit_ports = !strcmp(optarg, "explicit");
+            break;
         case O_ALLOW_REMOTE: allow_remote = true; break;
         case O_ALLOW_REMOTE_ATTACK: allow_remote_attack = true; break;
         case ':': return usage_error("missing value for", argv[optind - 1]);
@@ -254,11 +289,17 @@ int storm_main(int argc, char **argv)
     if (sources) {
         if (sopt_sources_parse(sources, &cfg.src_first, &cfg.src_count) < 0)
             return usage_error("bad --sources (127.x.y.z-127.x.y.z)", sources);
-    } else if (cfg.target.loopback && conns > STORM_CONNS_PER_SOURCE) {
-        /* past one address pair's ephemeral ports: 127.0.0.2 onwards */
+    } else if (cfg.target.loopback && conns > STORM_CONNS_ONE_SOURCE) {
+        /* 127.0.0.2 onwards, few ports on each (arm.h: explicitly bound
+         * ports leave the machine's ephemeral pool while the run holds them) */
+        uint64_t n = (conns + ARM_PORTS_PER_SOURCE - 1) / ARM_PORTS_PER_SOURCE;
         cfg.src_first = (127u << 24) | 2u;
-        cfg.src_count = (uint32_t)((conns + STORM_CONNS_PER_SOURCE - 1) / STORM_CONNS_PER_SOURCE);
+        cfg.src_count = (uint32_t)(n < STORM_SOURCES_MAX ? n : STORM_SOURCES_MAX);
     }
+    uint32_t port_lo, port_hi;
+    arm_port_range(&port_lo, &port_hi);
+    arm_plan_make(&cfg.arm, cfg.src_first, cfg.src_count, cfg.listeners, explicit_ports, port_lo,
+                  port_hi);
     uint64_t nofile = raise_nofile();
     uint32_t need = split_procs_needed(conns, nofile);
     if (!procs) procs = need;
@@ -273,17 +314,19 @@ int storm_main(int argc, char **argv)
         fprintf(stderr, "podium storm: warning: arrivals run to %.1f s but the run lasts %.1f s\n",
                 arrival_end / 1e6, cfg.duration_us / 1e6);
 
-    res_init(&res);
+    char arrival[sizeof(res.arrival)];
+    snprintf(arrival, sizeof(arrival), "%s", res.arrival[0] ? res.arrival : "burst");
+    res_init(&res); /* clears what option parsing wrote: keep the arrival */
+    snprintf(res.arrival, sizeof(res.arrival), "%s", arrival);
     snprintf(res.target, sizeof(res.target), "%s", target);
     snprintf(res.mount, sizeof(res.mount), "%s", cfg.mount);
-    if (!res.arrival[0]) snprintf(res.arrival, sizeof(res.arrival), "burst");
     cfg.live = !quiet;
     fprintf(stderr, "podium storm: %u listeners -> %s%s, arrival %s, %.0f s, %llu process%s\n",
             cfg.listeners, target, cfg.mount, res.arrival, cfg.duration_us / 1e6,
             (unsigned long long)procs, procs > 1 ? "es" : "");
+    catch_stop_signals();
     int rc;
     if (procs > 1) {
-        cfg.t0_us = clock_mono_us() + 200000u; /* time for the forks */
         rc = split_run(&cfg, (uint32_t)procs, &res); /* keeps res.target/mount/arrival */
     } else {
         rc = run_worker(&cfg, &res);

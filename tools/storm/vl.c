@@ -41,9 +41,19 @@ static const char *errno_reason(int err)
     }
 }
 
+void vl_arm(struct run *r, struct vl *v, int fd)
+{
+    io_init(&v->io, fd, vl_io, v);
+    /* Edge-triggered: the unconnected socket's readiness (HUP|OUT) is
+     * reported once and dropped; the next edge is the connect completing. */
+    io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE | LOOP_EDGE); /* else: at launch */
+}
+
 void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
 {
     uint64_t now = loop_now_us(r->loop);
+    int fd = v->io.fd; /* prepared before the start (vl_arm), or -1 */
+    bool first = !(v->flags & VL_F_REJOIN);
     v->run = r;
     v->intended_us = intended_us;
     v->first_audio_us = 0;
@@ -53,12 +63,42 @@ void vl_launch(struct run *r, struct vl *v, uint64_t intended_us)
     v->nl = 0;
     oggv_init(&v->ov);
     play_init(&v->play);
-    if (!(v->flags & VL_F_REJOIN)) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
+    if (first) hist_record(&r->res->lag, now > intended_us ? now - intended_us : 0);
     if (r->join) {
-        join_launch(r->join, v); /* through the gate first (--space) */
+        /* Through the gate first (--space): the stream socket is made when
+         * the ticket comes, so a socket armed before the start goes. */
+        if (fd >= 0) {
+            io_set(r->loop, &v->io, 0);
+            close(fd);
+            r->open_fds--;
+            v->io.fd = -1;
+        }
+        join_launch(r->join, v);
         return;
     }
-    vl_connect(r, v, run_connect(r));
+    if (fd < 0) {
+        fd = run_socket(r);
+        if (fd >= 0) r->open_fds++;
+        io_init(&v->io, fd, vl_io, v);
+    }
+    v->state = VL_CONNECTING; /* from here vl_finish accounts it and closes fd */
+    if (fd < 0) {
+        fail(v, now, errno_reason(-fd));
+        return;
+    }
+    /* The moment the connect() is issued, on a fresh clock: the loop's
+     * cached time goes stale within a burst of thousands. */
+    uint64_t t = clock_mono_us();
+    if (first) hist_record(&r->res->issue, t > intended_us ? t - intended_us : 0);
+    int rc = run_issue(r, fd);
+    if (rc < 0) {
+        fail(v, now, errno_reason(-rc));
+        return;
+    }
+    /* Only the connect() on the launch path: the GET goes when the socket
+     * reports writable, so a burst is issued as fast as connect() allows. */
+    if (!v->io.events && io_set(r->loop, &v->io, LOOP_READ | LOOP_WRITE) < 0)
+        fail(v, now, "local_epoll");
 }
 
 void vl_connect(struct run *r, struct vl *v, int fd)
@@ -205,6 +245,8 @@ static void on_audio(struct vl *v, const struct oggv_out *o, uint64_t now)
         } else {
             v->flags |= VL_F_JOINED;
             hist_record(&res->ttfa, ttfa);
+            for (int k = 0; k < RES_WITHIN_N; k++)
+                if (ttfa <= res_within_ms[k] * 1000ull) res->within[k]++;
             res->joined++;
             res->tl[tick].joins++;
         }
@@ -221,6 +263,7 @@ static void vl_io(struct loop *loop, struct io *io, uint32_t events)
     struct vl *v = io->data;
     struct run *r = v->run;
     uint64_t now = loop_now_us(loop);
+    if (v->state == VL_WAIT) return; /* prepared, not launched: not connected yet */
     if (v->state == VL_CONNECTING) {
         on_connected(v, now);
         return;

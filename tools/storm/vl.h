@@ -35,8 +35,12 @@ struct vl {
     uint8_t nl;       /* consecutive line ends in the header section */
 };
 
-/* vl_launch: connects and sends the GET (when writable); stays in VL_DONE
- * with a failure counted when even the socket could not be made. */
+/* vl_arm: takes <fd> (arm.h) as the listener's prepared socket and watches
+ * it, before the start. */
+void vl_arm(struct run *r, struct vl *v, int fd);
+/* vl_launch: issues connect() (on the prepared socket, or a new one) and
+ * sends the GET once writable; ends in VL_DONE with a failure counted when
+ * even the socket could not be made. */
 void vl_launch(struct run *r, struct vl *v, uint64_t intended_us);
 /* vl_connect: the stream phase on the connecting socket <fd> (or -errno);
  * what vl_launch does after the bookkeeping (join.c calls it once a ticket
