@@ -5,15 +5,17 @@
  *
  *   uring_fanout fanout [--listeners 1000,5000,15000] [--cadence-ms 100,500]
  *                       [--modes writev,uring,uring-fixed,uring-sqpoll]
- *                       [--reps 3] [--window-ms 6000] [--sq-idle-ms 1]
+ *                       [--reps 3] [--window-ms 10000] [--sq-idle-ms 1]
  *   uring_fanout accept [--conns 20000] [--servers 2] [--modes epoll,uring,uring-direct]
- *                       [--watch 0,1] [--reps 3] [--timeout-ms 20000]
+ *                       [--watch 0,1] [--prequeue 0,1] [--reps 3] [--timeout-ms 20000]
  *   uring_fanout all    (both, defaults)
  *
  * fanout: this process is the server. It forks client processes (at most
- * 10,000 connections each, source addresses 127.0.0.(2 + i / 10000)), accepts
- * N connections from them, then for every rep, cadence and mode sends the
- * same bytes to every socket once per cadence for a window: one 431-byte
+ * 10,000 connections each, source addresses 127.0.0.(2 + i / 10000)) and
+ * accepts N connections from them. Then, per rep and cadence, one window in
+ * which every mode sends the same bytes to every socket once per cadence,
+ * the modes taking turns pass by pass (--window-ms of passes per mode), so
+ * load from elsewhere on the machine falls on all modes alike: one 431-byte
  * page at 100 ms, five pages as five iovecs at 500 ms (what src/fanout.c
  * writes at flush_ms 100 and 500). Modes:
  *   writev        one writev() per socket (src/fanout.c today)
@@ -22,21 +24,24 @@
  *   uring-fixed   the same with the sockets in the registered file table
  *   uring-sqpoll  registered files and a kernel submission thread (SQPOLL,
  *                 idle after --sq-idle-ms): no io_uring_enter to submit
- * Server CPU is CLOCK_PROCESS_CPUTIME_ID of this process over whole cadence
- * periods: it holds only the server thread plus the kernel threads io_uring
- * starts for it (the SQPOLL thread, io-wq workers), never the clients'.
- * The clients sleep on a pipe, not on their sockets: after each pass the
- * server writes one byte to each client, which then drains its sockets with
- * MSG_DONTWAIT recv()s. A sleeping reader would make every send pay for a
- * wakeup that a remote listener does not cost, and a reader draining during
- * the pass would take part of the loopback receive work off the server's bill.
+ * Server CPU is CLOCK_PROCESS_CPUTIME_ID of this process from a pass's
+ * deadline to the next: it holds only the server thread plus the kernel
+ * threads io_uring starts for it (the SQPOLL thread, io-wq workers), never
+ * the clients'. The clients sleep on a pipe, not on their sockets: after
+ * each pass the server writes one byte to each client, which drains its
+ * sockets with MSG_DONTWAIT recv()s and acks. A reader asleep on its socket
+ * would make every send pay for a wakeup that a remote listener does not
+ * cost, and a reader draining during the pass would take part of the
+ * loopback receive work off the server's bill.
  *
- * accept: a burst of --conns connections arriving at once, split over
- * --servers server processes (a server needs one fd per connection and the
- * hard limit is 20,000 per process), each with its own listening socket
- * (backlog 4096) and its own client process. Clients create and bind their
- * sockets first, then all processes are released together and the clients
- * connect() as fast as they can. Server modes:
+ * accept: --conns connections split over server processes (a server needs
+ * one fd per connection and the hard limit is 20,000 per process), each
+ * with its own listening socket (backlog 4096) and its own client process.
+ * Clients create and bind their sockets first. Arrival "together": all
+ * processes are released at once and the clients connect() as fast as they
+ * can (--servers servers). Arrival "prequeued": the clients connect first,
+ * into the accept queues (so at most 4,000 per server), then the servers
+ * are released to drain them. Server modes:
  *   epoll         epoll_wait on the listener, accept4() until EAGAIN (at most
  *                 512 per wakeup, as bench/floor.c)
  *   uring         one multishot IORING_OP_ACCEPT, CQEs reaped in batches
@@ -301,7 +306,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: uring_fanout fanout [--listeners 1000,5000,15000] [--cadence-ms 100,500]\n"
             "                           [--modes writev,uring,uring-fixed,uring-sqpoll]\n"
-            "                           [--reps 3] [--window-ms 6000] [--sq-idle-ms 1]\n"
+            "                           [--reps 3] [--window-ms 10000] [--sq-idle-ms 1]\n"
             "       uring_fanout accept [--conns 20000] [--servers 2]\n"
             "                           [--modes epoll,uring,uring-direct] [--watch 0,1]\n"
             "                           [--prequeue 0,1]\n"
@@ -359,7 +364,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
                        .watch = {true, true},
                        .prequeue = {true, true},
                        .reps = 3,
-                       .window_ms = 6000,
+                       .window_ms = 10000,
                        .sq_idle_ms = 1,
                        .conns = 20000,
                        .servers = 2,
@@ -493,9 +498,9 @@ struct fan {
     struct iovec iov[pages_per_send_max];
     int iov_n;
     size_t send_bytes;
-    struct io_uring ring;
-    bool ring_up, fixed;
-    unsigned ring_flags;
+    struct io_uring ring[fan_modes_n]; /* one per io_uring mode, all up during a window */
+    bool ring_up[fan_modes_n];
+    unsigned ring_flags[fan_modes_n];
     uint64_t bytes_total; /* every byte the server wrote, warm-up included */
 };
 
@@ -507,13 +512,18 @@ static unsigned pow2_at_least(uint32_t n)
     return v;
 }
 
-/* Sets up the ring for <mode> (no-op for writev). 0 or -errno. */
+static bool mode_fixed(enum fan_mode mode)
+{
+    return mode == FAN_URING_FIXED || mode == FAN_URING_SQPOLL;
+}
+
+/* Sets up the ring of <mode> (nothing for writev). 0 or -errno. */
 static int fan_ring_up(struct fan *f, enum fan_mode mode, uint32_t sq_idle_ms)
 {
+    struct io_uring *ring = &f->ring[mode];
     struct io_uring_params p;
     int rc;
 
-    f->fixed = mode == FAN_URING_FIXED || mode == FAN_URING_SQPOLL;
     if (mode == FAN_WRITEV) return 0;
     memset(&p, 0, sizeof(p));
     if (mode == FAN_URING_SQPOLL) {
@@ -524,30 +534,27 @@ static int fan_ring_up(struct fan *f, enum fan_mode mode, uint32_t sq_idle_ms)
          * this thread asks for them, no cross-thread signalling. */
         p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     }
-    rc = io_uring_queue_init_params(pow2_at_least(f->n), &f->ring, &p);
+    rc = io_uring_queue_init_params(pow2_at_least(f->n), ring, &p);
     if (rc == -EINVAL && mode != FAN_URING_SQPOLL) {
         p.flags = IORING_SETUP_COOP_TASKRUN; /* kernels before 6.1 */
-        rc = io_uring_queue_init_params(pow2_at_least(f->n), &f->ring, &p);
+        rc = io_uring_queue_init_params(pow2_at_least(f->n), ring, &p);
     }
     if (rc < 0) return rc;
-    f->ring_flags = p.flags;
-    f->ring_up = true;
-    if (f->fixed) {
-        rc = io_uring_register_files(&f->ring, f->fds, f->n);
-        if (rc < 0) {
-            io_uring_queue_exit(&f->ring);
-            f->ring_up = false;
-            return rc;
-        }
+    f->ring_flags[mode] = p.flags;
+    if (mode_fixed(mode) && (rc = io_uring_register_files(ring, f->fds, f->n)) < 0) {
+        io_uring_queue_exit(ring);
+        return rc;
     }
+    f->ring_up[mode] = true;
     return 0;
 }
 
-static void fan_ring_down(struct fan *f)
+static void fan_rings_down(struct fan *f)
 {
-    if (!f->ring_up) return;
-    io_uring_queue_exit(&f->ring);
-    f->ring_up = false;
+    for (int m = 0; m < fan_modes_n; m++) {
+        if (f->ring_up[m]) io_uring_queue_exit(&f->ring[m]);
+        f->ring_up[m] = false;
+    }
 }
 
 static void account_send(struct fan *f, struct fan_sample *s, ssize_t res)
@@ -569,21 +576,22 @@ static void pass_writev(struct fan *f, struct fan_sample *s)
 
 /* Reaps completions until <*inflight> is 0, waiting only when <wait>.
  * 0 or -errno (-ETIME: completions still missing after cq_wait_ms_max). */
-static int reap(struct fan *f, struct fan_sample *s, uint32_t *inflight, bool wait)
+static int reap(struct fan *f, struct io_uring *ring, struct fan_sample *s, uint32_t *inflight,
+                bool wait)
 {
     while (*inflight) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
-        io_uring_for_each_cqe(&f->ring, head, cqe)
+        io_uring_for_each_cqe(ring, head, cqe)
         {
             account_send(f, s, cqe->res);
             seen++;
         }
-        io_uring_cq_advance(&f->ring, seen);
+        io_uring_cq_advance(ring, seen);
         *inflight -= seen;
         if (!*inflight || !wait) return 0;
         struct __kernel_timespec ts = {.tv_sec = cq_wait_ms_max / 1000};
-        int rc = io_uring_wait_cqes(&f->ring, &cqe, *inflight, &ts, NULL);
+        int rc = io_uring_wait_cqes(ring, &cqe, *inflight, &ts, NULL);
         if (rc < 0 && rc != -EINTR) return rc;
     }
     return 0;
@@ -591,21 +599,22 @@ static int reap(struct fan *f, struct fan_sample *s, uint32_t *inflight, bool wa
 
 /* One SQE per socket, one submit for the lot (more only if N exceeds the
  * ring), then every completion. 0 or -errno. */
-static int pass_uring(struct fan *f, struct fan_sample *s)
+static int pass_uring(struct fan *f, enum fan_mode mode, struct fan_sample *s)
 {
+    struct io_uring *ring = &f->ring[mode];
+    const bool fixed = mode_fixed(mode);
     uint32_t inflight = 0;
     int rc;
 
     for (uint32_t i = 0; i < f->n; i++) {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
         if (!sqe) {
-            rc = io_uring_submit(&f->ring);
-            if (rc < 0) return rc;
-            if ((rc = reap(f, s, &inflight, false)) < 0) return rc;
-            sqe = io_uring_get_sqe(&f->ring);
+            if ((rc = io_uring_submit(ring)) < 0) return rc;
+            if ((rc = reap(f, ring, s, &inflight, false)) < 0) return rc;
+            sqe = io_uring_get_sqe(ring);
             if (!sqe) return -EBUSY;
         }
-        if (f->fixed) {
+        if (fixed) {
             io_uring_prep_writev(sqe, (int)i, f->iov, (unsigned)f->iov_n, 0);
             sqe->flags |= IOSQE_FIXED_FILE;
         } else {
@@ -614,9 +623,8 @@ static int pass_uring(struct fan *f, struct fan_sample *s)
         sqe->user_data = i;
         inflight++;
     }
-    rc = io_uring_submit(&f->ring);
-    if (rc < 0) return rc;
-    return reap(f, s, &inflight, true);
+    if ((rc = io_uring_submit(ring)) < 0) return rc;
+    return reap(f, ring, s, &inflight, true);
 }
 
 static int fan_pass(struct fan *f, enum fan_mode mode, struct fan_sample *s)
@@ -625,7 +633,7 @@ static int fan_pass(struct fan *f, enum fan_mode mode, struct fan_sample *s)
         pass_writev(f, s);
         return 0;
     }
-    return pass_uring(f, s);
+    return pass_uring(f, mode, s);
 }
 
 struct clients {
@@ -646,44 +654,51 @@ static int drain_clients(const struct clients *cl)
     return read_full(cl->ack_r, acks, cl->n, cq_wait_ms_max * 5);
 }
 
-/* One measured window: <passes> passes at <cadence_ms>, after two warm-up
- * passes. CPU is read at pass deadlines so the window is whole cadence
- * periods (an SQPOLL thread spinning after a pass is inside it). 0 or -errno. */
-static int fan_window(struct fan *f, enum fan_mode mode, uint32_t cadence_ms, uint32_t passes,
-                      const struct clients *cl, struct fan_sample *s)
+/* One measured window. The modes in <order> take turns pass by pass (one
+ * warm-up pass each first), so a drift in the machine's load hits every
+ * mode alike. Pass k's CPU is read from its deadline to the next one:
+ * whole cadence periods, so an SQPOLL thread spinning after its pass is
+ * charged to it. <s>[mode] gets <passes> passes per mode. 0 or -errno. */
+static int fan_window(struct fan *f, const enum fan_mode *order, uint32_t order_n,
+                      uint32_t cadence_ms, uint32_t passes, const struct clients *cl,
+                      struct fan_sample *s)
 {
     const uint64_t period = (uint64_t)cadence_ms * 1000000u;
     struct fan_sample warm = {0};
-    uint64_t next;
     int rc;
 
-    memset(s, 0, sizeof(*s));
-    for (int k = 0; k < 2; k++) {
-        if ((rc = fan_pass(f, mode, &warm)) < 0 || (rc = drain_clients(cl)) < 0) return rc;
-        sleep_until_ns(mono_ns() + period / 2);
+    for (uint32_t k = 0; k < order_n; k++) {
+        memset(&s[order[k]], 0, sizeof(s[order[k]]));
+        if ((rc = fan_pass(f, order[k], &warm)) < 0 || (rc = drain_clients(cl)) < 0) return rc;
+        sleep_until_ns(mono_ns() + period / 4);
     }
-    next = mono_ns() + period;
+    uint64_t next = mono_ns() + period;
     sleep_until_ns(next);
-    uint64_t cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-    uint64_t thr0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    for (uint32_t p = 0; p < passes; p++) {
+    uint64_t cpu_prev = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    uint64_t thr_prev = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (uint32_t p = 0; p < passes * order_n; p++) {
+        struct fan_sample *ms = &s[order[p % order_n]];
         uint64_t t0 = mono_ns();
-        if ((rc = fan_pass(f, mode, s)) < 0) return rc;
+        if ((rc = fan_pass(f, order[p % order_n], ms)) < 0) return rc;
         uint64_t dt = mono_ns() - t0;
         if ((rc = drain_clients(cl)) < 0) return rc;
-        s->passes++;
-        s->pass_ns_sum += dt;
-        if (dt > s->pass_ns_max) s->pass_ns_max = dt;
+        ms->passes++;
+        ms->pass_ns_sum += dt;
+        if (dt > ms->pass_ns_max) ms->pass_ns_max = dt;
         next += period;
         uint64_t now = mono_ns();
         if (now >= next) {
-            s->late++;
+            ms->late++;
             next = now; /* fell behind: do not burst */
         }
         sleep_until_ns(next);
+        uint64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        uint64_t thr = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        ms->cpu_ns += cpu - cpu_prev;
+        ms->thread_ns += thr - thr_prev;
+        cpu_prev = cpu;
+        thr_prev = thr;
     }
-    s->cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-    s->thread_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - thr0;
     return 0;
 }
 
@@ -696,7 +711,7 @@ static double per_listener_s(const struct fan_sample *s, uint32_t n, uint32_t ca
 }
 
 struct fan_results {
-    struct fan_sample s[list_max][list_max][fan_modes_n][reps_max]; /* [n][cadence][mode][rep] */
+    struct fan_sample s[list_max][list_max][reps_max][fan_modes_n]; /* [n][cadence][rep][mode] */
     unsigned flags[fan_modes_n];
     char load_before[list_max][64], load_after[list_max][64];
     struct client_report clients[list_max];
@@ -813,35 +828,40 @@ static int fan_at(const struct opts *o, uint32_t ni, struct fan_results *res)
                 f.iov[k] = (struct iovec){.iov_base = pages[k], .iov_len = page_bytes};
             }
             /* Rotate the order each rep so no mode always runs first. */
+            enum fan_mode order[fan_modes_n];
+            uint32_t order_n = 0;
             for (uint32_t k = 0; k < fan_modes_n; k++) {
                 enum fan_mode m = (enum fan_mode)((k + r) % fan_modes_n);
-                struct fan_sample *s = &res->s[ni][ci][m][r];
-                char la[64];
                 if (!o->fan_modes[m]) continue;
+                order[order_n++] = m;
                 if ((rc = fan_ring_up(&f, m, o->sq_idle_ms)) < 0) {
                     fprintf(stderr, "uring_fanout: %s: ring setup: %s\n", fan_mode_names[m],
                             strerror(-rc));
+                    fan_rings_down(&f);
                     goto out_fds;
                 }
-                res->flags[m] = f.ring_flags;
-                rc = fan_window(&f, m, cad, passes, &cl, s);
-                fan_ring_down(&f);
-                if (rc < 0) {
-                    fprintf(stderr, "uring_fanout: %s: pass: %s\n", fan_mode_names[m],
-                            strerror(-rc));
-                    goto out_fds;
-                }
-                loadavg(la, sizeof(la));
+                res->flags[m] = f.ring_flags[m];
+            }
+            struct fan_sample *s = res->s[ni][ci][r];
+            rc = fan_window(&f, order, order_n, cad, passes, &cl, s);
+            fan_rings_down(&f);
+            if (rc < 0) {
+                fprintf(stderr, "uring_fanout: pass: %s\n", strerror(-rc));
+                goto out_fds;
+            }
+            char la[64];
+            loadavg(la, sizeof(la));
+            for (uint32_t k = 0; k < order_n; k++) {
+                const struct fan_sample *ms = &s[order[k]];
                 printf("fanout n=%u cadence_ms=%u mode=%s rep=%u passes=%llu late=%llu "
                        "cpu_us_per_ls=%.3f thread_share=%.2f pass_ms_mean=%.2f pass_ms_max=%.2f "
                        "sends=%llu bad=%llu load=\"%s\"\n",
-                       n, cad, fan_mode_names[m], r + 1, (unsigned long long)s->passes,
-                       (unsigned long long)s->late, per_listener_s(s, n, cad),
-                       s->cpu_ns ? (double)s->thread_ns / (double)s->cpu_ns : 0,
-                       s->passes ? (double)s->pass_ns_sum / (double)s->passes / 1e6 : 0,
-                       (double)s->pass_ns_max / 1e6, (unsigned long long)s->sends,
-                       (unsigned long long)s->bad, la);
-                fflush(stdout);
+                       n, cad, fan_mode_names[order[k]], r + 1, (unsigned long long)ms->passes,
+                       (unsigned long long)ms->late, per_listener_s(ms, n, cad),
+                       ms->cpu_ns ? (double)ms->thread_ns / (double)ms->cpu_ns : 0,
+                       ms->passes ? (double)ms->pass_ns_sum / (double)ms->passes / 1e6 : 0,
+                       (double)ms->pass_ns_max / 1e6, (unsigned long long)ms->sends,
+                       (unsigned long long)ms->bad, la);
             }
         }
     }
@@ -890,35 +910,39 @@ static void flags_str(unsigned flags, char *buf, size_t len)
 
 static void fan_summary(const struct opts *o, struct fan_results *res)
 {
-    printf("\n## fan-out: server CPU-us per listener-second, median of %u "
-           "(spread = (max-min)/median)\n\n",
+    printf("\n## fan-out: server CPU-us per listener-second, median of %u windows "
+           "(spread = (max-min)/median; x writev = median of the per-window ratios)\n\n",
            o->reps);
-    printf("| N | cadence | mode | CPU-us/l-s | spread | x writev | thread share | pass ms "
-           "| late | bad |\n");
-    printf("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    printf("| N | cadence | mode | CPU-us/l-s | spread | x writev | ratio range | thread share "
+           "| pass ms | late | bad |\n");
+    printf("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (uint32_t ni = 0; ni < o->listeners_n; ni++) {
         uint32_t n = o->listeners[ni];
         for (uint32_t ci = 0; ci < o->cadence_n; ci++) {
             uint32_t cad = o->cadence_ms[ci];
-            double base = 0;
             for (uint32_t m = 0; m < fan_modes_n; m++) {
-                double v[reps_max], share[reps_max], pass[reps_max], spread;
+                double v[reps_max], ratio[reps_max], share[reps_max], pass[reps_max], spread;
                 uint64_t late = 0, bad = 0;
                 if (!o->fan_modes[m]) continue;
                 for (uint32_t r = 0; r < o->reps; r++) {
-                    const struct fan_sample *s = &res->s[ni][ci][m][r];
-                    v[r] = per_listener_s(s, n, cad);
-                    share[r] = s->cpu_ns ? (double)s->thread_ns / (double)s->cpu_ns : 0;
-                    pass[r] = s->passes ? (double)s->pass_ns_sum / (double)s->passes / 1e6 : 0;
-                    late += s->late;
-                    bad += s->bad;
+                    const struct fan_sample *ms = &res->s[ni][ci][r][m];
+                    double base = per_listener_s(&res->s[ni][ci][r][FAN_WRITEV], n, cad);
+                    v[r] = per_listener_s(ms, n, cad);
+                    ratio[r] = base > 0 ? v[r] / base : 0;
+                    share[r] = ms->cpu_ns ? (double)ms->thread_ns / (double)ms->cpu_ns : 0;
+                    pass[r] = ms->passes ? (double)ms->pass_ns_sum / (double)ms->passes / 1e6 : 0;
+                    late += ms->late;
+                    bad += ms->bad;
                 }
                 double med = median(v, o->reps, &spread);
-                if (m == FAN_WRITEV) base = med;
-                char ratio[16] = "-";
-                if (base > 0) snprintf(ratio, sizeof(ratio), "%.2f", med / base);
-                printf("| %u | %u ms | %s | %.2f | %.0f%% | %s | %.2f | %.2f | %llu | %llu |\n", n,
-                       cad, fan_mode_names[m], med, spread * 100, ratio,
+                char rs[16] = "-", rr[32] = "-";
+                if (o->fan_modes[FAN_WRITEV]) {
+                    snprintf(rs, sizeof(rs), "%.2f", median(ratio, o->reps, NULL));
+                    snprintf(rr, sizeof(rr), "%.2f-%.2f", ratio[0], ratio[o->reps - 1]);
+                }
+                printf("| %u | %u ms | %s | %.2f | %.0f%% | %s | %s | %.2f | %.2f | %llu | %llu "
+                       "|\n",
+                       n, cad, fan_mode_names[m], med, spread * 100, rs, rr,
                        median(share, o->reps, NULL), median(pass, o->reps, NULL),
                        (unsigned long long)late, (unsigned long long)bad);
             }
@@ -938,7 +962,7 @@ static void fan_summary(const struct opts *o, struct fan_results *res)
         if (!o->fan_modes[m]) continue;
         flags_str(res->flags[m], fl, sizeof(fl));
         printf("  %s ring flags: %s%s\n", fan_mode_names[m], fl,
-               m >= FAN_URING_FIXED ? "+ registered files" : "");
+               mode_fixed((enum fan_mode)m) ? "+ registered files" : "");
     }
 }
 
