@@ -880,6 +880,7 @@ out_fds:
             res->clients[ni].bytes += cr.bytes;
             res->clients[ni].cpu_ns += cr.cpu_ns;
             res->clients[ni].closed += cr.closed;
+            if (!res->clients[ni].err) res->clients[ni].err = cr.err;
         }
     }
     for (uint32_t i = 0; i < accepted; i++)
@@ -952,10 +953,10 @@ static void fan_summary(const struct opts *o, struct fan_results *res)
     for (uint32_t ni = 0; ni < o->listeners_n; ni++) {
         const struct client_report *c = &res->clients[ni];
         printf("  N=%u: %s / %s; server wrote %llu B, clients read %llu B, clients closed %u, "
-               "client CPU %.2f s\n",
+               "client error %s, client CPU %.2f s\n",
                o->listeners[ni], res->load_before[ni], res->load_after[ni],
                (unsigned long long)res->bytes_sent[ni], (unsigned long long)c->bytes, c->closed,
-               (double)c->cpu_ns / 1e9);
+               c->err ? strerror((int)c->err) : "-", (double)c->cpu_ns / 1e9);
     }
     for (uint32_t m = FAN_URING; m < fan_modes_n; m++) {
         char fl[96];
