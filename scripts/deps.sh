@@ -6,7 +6,7 @@ what=${1:-build}
 
 build=(gcc libc6-dev make cmake ninja-build pkg-config libogg-dev libopus-dev libsqlite3-dev libssl-dev ca-certificates)
 test=(ffmpeg python3 clang libclang-rt-14-dev curl procps chromium icecast2)
-bench=(icecast2)
+bench=(liburing-dev)
 
 want=("${build[@]}")
 case "$what" in
