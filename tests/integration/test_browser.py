@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-from lib import ROOT, Podium, ffmpeg_source, run, track, wait_mount
+from lib import wait_for, ROOT, Podium, ffmpeg_source, run, track, wait_mount
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 LOCK = os.path.join(BROWSER_DIR, "package-lock.json")
@@ -45,11 +46,12 @@ def ensure_node_modules():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def play(url, other, shot, timeout=90):
-    """Runs play.mjs in its own process group (node and the Chromium it
-    launches); returns (exit code, parsed RESULT, stdout+stderr)."""
-    cmd = ["node", os.path.join(BROWSER_DIR, "play.mjs"), url, "--other", other,
-           "--screenshot", shot]
+def play(url, other, shot, timeout=90, script="play.mjs", args=None):
+    """Runs a browser script (play.mjs by default) in its own process group
+    (node and the Chromium it launches); returns (exit code, parsed RESULT,
+    stdout+stderr)."""
+    cmd = ["node", os.path.join(BROWSER_DIR, script)] + (
+        args if args is not None else [url, "--other", other, "--screenshot", shot])
     p = track(subprocess.Popen(cmd, cwd=BROWSER_DIR, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True))
     try:
@@ -127,5 +129,54 @@ def playing_ms(m):
     return None
 
 
+def test_space_page_joins_through_the_gate():
+    """A listener's page: a ticketed space whose join demand exceeds its
+    admission rate, so the page must solve the puzzle (pow.js) before it is
+    admitted; then it plays the ticketed stream."""
+    ensure_node_modules()
+    from stagelib import api, create_space
+    # gate_exempt empty: loopback (this test) gets no exemption from puzzles.
+    # Puzzles start at a demand of 200 permille of the admission rate: the
+    # background joins below (about 5/s against 20/s) keep it there, at the
+    # base difficulty (16 bits).
+    with Podium(config={"pow_on_permille": 200, "admit_per_s": 20, "admit_burst": 20,
+                        "gate_exempt": ""}) as srv:
+        sid, key = create_space(srv, "Browser joins", access="ticketed")
+        src = ffmpeg_source(srv.port, sid, password=key, freq=660)
+        try:
+            wait_for(lambda: api(srv, "GET", f"/api/spaces/{sid}")[1]["state"] == "live", 10,
+                     "space live")
+            status, _ = api(srv, "GET", f"/live/{sid}.opus")  # no ticket: refused
+            assert status == 401, status
+            stop = threading.Event()
+
+            def demand():  # bounded: stops with the browser run, or after 120 s
+                t_end = time.time() + 120
+                while not stop.is_set() and time.time() < t_end:
+                    api(srv, "POST", f"/api/spaces/{sid}/join", {})
+                    time.sleep(0.2)
+            th = threading.Thread(target=demand, daemon=True)
+            th.start()
+            time.sleep(1.5)
+            try:
+                code, res, log = play(srv.url, None, None, script="space.mjs",
+                                      args=[srv.url, sid])
+            finally:
+                stop.set()
+                th.join(10)
+        finally:
+            src.kill()
+            src.wait()
+    j = res.get("join") or {}
+    print(f"  space page: answers {j.get('answers')}, puzzles {j.get('puzzles')} solved in "
+          f"{j.get('puzzle_ms')} ms, audio clock {res.get('currentTime'):.1f} s")
+    assert code == 0 and res["ok"], log
+    assert j["admitted"] and j["puzzles"] >= 1, j
+    assert "ticket=" in res["src"], res["src"]
+    assert res["error"] is None and res["currentTime"] > 2, res
+    errors = [e for e in res["console_errors"] if "favicon" not in e]
+    assert errors == [], errors
+
+
 if __name__ == "__main__":
-    sys.exit(run([test_chromium_plays_page_and_mount]))
+    sys.exit(run([test_chromium_plays_page_and_mount, test_space_page_joins_through_the_gate]))
