@@ -71,7 +71,8 @@ static bool split(const char *path, size_t len, struct segs *s)
     size_t i = 5; /* past "/api/" */
     while (i < len) {
         size_t j = i;
-        while (j < len && path[j] != '/') j++;
+        while (j < len && path[j] != '/')
+            j++;
         if (j == i || s->len == API_SEGS_MAX) return false;
         s->p[s->len] = path + i;
         s->n[s->len++] = j - i;
@@ -101,8 +102,7 @@ static bool seg_id(const struct segs *s, unsigned i, char out[STORE_ID_CHARS + 1
     return true;
 }
 
-void api_write_space(struct json_writer *w, const struct server *srv,
-                     const struct store_space *sp)
+void api_write_space(struct json_writer *w, const struct server *srv, const struct store_space *sp)
 {
     char url[64];
     json_w_object_begin(w);
@@ -114,11 +114,15 @@ void api_write_space(struct json_writer *w, const struct server *srv,
     json_w_kstr(w, "state", store_state_name(sp->state));
     json_w_kint(w, "created", sp->created_ms);
     json_w_key(w, "started");
-    if (sp->started_ms) json_w_int(w, sp->started_ms);
-    else json_w_null(w);
+    if (sp->started_ms)
+        json_w_int(w, sp->started_ms);
+    else
+        json_w_null(w);
     json_w_key(w, "ended");
-    if (sp->ended_ms) json_w_int(w, sp->ended_ms);
-    else json_w_null(w);
+    if (sp->ended_ms)
+        json_w_int(w, sp->ended_ms);
+    else
+        json_w_null(w);
     json_w_kint(w, "listeners", (int64_t)space_listeners(srv, sp->id));
     json_w_kint(w, "peak_listeners", sp->peak_listeners);
     json_w_kint(w, "listeners_max", sp->listeners_max);
@@ -182,9 +186,9 @@ static int64_t int_member(const struct json_doc *d, const char *k, bool *bad)
 
 static void create_space(struct conn *c, const char *body, size_t len)
 {
-    static const char *const keys[] = {"title", "description", "scheduled_start", "access",
-                                       "listeners_max", "admit_per_s", "rtp_source",
-                                       "rtp_port"};
+    static const char *const keys[] = {"title",      "description",   "scheduled_start",
+                                       "access",     "listeners_max", "admit_per_s",
+                                       "rtp_source", "rtp_port"};
     char copy[API_BODY_BYTES_MAX + 1], err[STORE_REASON_BYTES], key[STORE_KEY_CHARS + 1];
     struct json_doc doc;
     struct store_space sp;
@@ -252,10 +256,14 @@ static void list_spaces(struct conn *c, const struct http_request *req)
     char tmp[64];
     if (http_query_param(req->query, req->query_len, "state", &v, &vl)) {
         pg.by_state = true;
-        if (vl == 9 && !memcmp(v, "scheduled", 9)) pg.state = STORE_SCHEDULED;
-        else if (vl == 4 && !memcmp(v, "live", 4)) pg.state = STORE_LIVE;
-        else if (vl == 5 && !memcmp(v, "ended", 5)) pg.state = STORE_ENDED;
-        else return api_error(c, 400, "bad_query", "state is scheduled, live or ended");
+        if (vl == 9 && !memcmp(v, "scheduled", 9))
+            pg.state = STORE_SCHEDULED;
+        else if (vl == 4 && !memcmp(v, "live", 4))
+            pg.state = STORE_LIVE;
+        else if (vl == 5 && !memcmp(v, "ended", 5))
+            pg.state = STORE_ENDED;
+        else
+            return api_error(c, 400, "bad_query", "state is scheduled, live or ended");
     }
     if (http_query_param(req->query, req->query_len, "limit", &v, &vl)) {
         if (vl == 0 || vl > 3 || strspn(v, "0123456789") < vl)
@@ -298,8 +306,10 @@ static void list_spaces(struct conn *c, const struct http_request *req)
         json_w_null(&w);
     }
     json_w_object_end(&w);
-    if (r < 0) api_error(c, 503, "storage", "the database is unavailable");
-    else answer(c, 200, &w);
+    if (r < 0)
+        api_error(c, 503, "storage", "the database is unavailable");
+    else
+        answer(c, 200, &w);
     free(buf);
 }
 
@@ -314,8 +324,10 @@ static void get_space(struct conn *c, const char *id, bool head)
     struct json_writer w;
     json_w_init(&w, buf, API_SPACE_BYTES_MAX + 4096);
     api_write_space(&w, c->srv, &sp);
-    if (json_w_finish(&w) < 0) api_error(c, 500, "internal", "answer too large");
-    else conn_respond(c, 200, "application/json", buf, w.len, head);
+    if (json_w_finish(&w) < 0)
+        api_error(c, 500, "internal", "answer too large");
+    else
+        conn_respond(c, 200, "application/json", buf, w.len, head);
     free(buf);
 }
 
@@ -347,8 +359,8 @@ static void invite_speaker(struct conn *c, const struct http_request *req, const
     bool bad = false;
     const char *name = str_member(&doc, "name", &bad);
     if (bad || !name) return api_error(c, 400, "bad_field", "name is a string");
-    int e = store_speaker_create(c->srv->store, id, name, api_wall_ms(), &sk, token, err,
-                                 sizeof(err));
+    int e =
+        store_speaker_create(c->srv->store, id, name, api_wall_ms(), &sk, token, err, sizeof(err));
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
     if (e == -EINVAL) return api_error(c, 400, "bad_field", err);
     if (e == -ENOSPC) return api_error(c, 409, "too_many", "this space has its most speakers");
@@ -378,8 +390,10 @@ static int speaker_one(void *ctx, const struct store_speaker *sk)
     json_w_kstr(w, "name", sk->name);
     json_w_kint(w, "created", sk->created_ms);
     json_w_key(w, "revoked");
-    if (sk->revoked_ms) json_w_int(w, sk->revoked_ms);
-    else json_w_null(w);
+    if (sk->revoked_ms)
+        json_w_int(w, sk->revoked_ms);
+    else
+        json_w_null(w);
     json_w_object_end(w);
     return 0;
 }
@@ -400,8 +414,10 @@ static void list_speakers(struct conn *c, const struct http_request *req, const 
     int r = store_speaker_list(c->srv->store, id, speaker_one, &sc);
     json_w_array_end(&w);
     json_w_object_end(&w);
-    if (r < 0) api_error(c, 503, "storage", "the database is unavailable");
-    else answer(c, 200, &w);
+    if (r < 0)
+        api_error(c, 503, "storage", "the database is unavailable");
+    else
+        answer(c, 200, &w);
     free(buf);
 }
 
@@ -420,8 +436,7 @@ static void revoke_speaker(struct conn *c, const struct http_request *req, const
     conn_respond(c, 200, "application/json", "{\"revoked\":true}", 16, false);
 }
 
-void api_route(struct conn *c, const struct http_request *req, const char *body,
-               size_t body_len)
+void api_route(struct conn *c, const struct http_request *req, const char *body, size_t body_len)
 {
     struct segs s;
     char id[STORE_ID_CHARS + 1];
@@ -456,8 +471,7 @@ void api_route(struct conn *c, const struct http_request *req, const char *body,
         if (s.len == 4 && del) return revoke_speaker(c, req, id, &s);
         return api_error(c, 405, "method", "POST or GET .../speakers, DELETE .../speakers/ID");
     }
-    if (space_route(c, req, id, s.len > 2 ? s.p[2] : NULL, s.len > 2 ? s.n[2] : 0, body,
-                    body_len))
+    if (space_route(c, req, id, s.len > 2 ? s.p[2] : NULL, s.len > 2 ? s.n[2] : 0, body, body_len))
         return;
     api_error(c, 404, "not_found", "no such endpoint");
 }

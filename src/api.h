@@ -19,8 +19,7 @@ bool api_is(const char *path, size_t len);
 
 /* api_route: answers the complete request <req> whose body is
  * body[0..body_len). */
-void api_route(struct conn *c, const struct http_request *req, const char *body,
-               size_t body_len);
+void api_route(struct conn *c, const struct http_request *req, const char *body, size_t body_len);
 
 /* api_wall_ms: wall-clock time in ms since 1970 (what the store keeps). */
 int64_t api_wall_ms(void);
@@ -29,8 +28,7 @@ struct json_writer;
 struct server;
 struct store_space;
 /* api_write_space: one space as a JSON object. */
-void api_write_space(struct json_writer *w, const struct server *srv,
-                     const struct store_space *sp);
+void api_write_space(struct json_writer *w, const struct server *srv, const struct store_space *sp);
 
 /* api_error: the JSON error answer (status, kind, one-line reason). */
 void api_error(struct conn *c, int status, const char *kind, const char *reason);

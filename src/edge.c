@@ -157,8 +157,8 @@ static int send_handoff(struct conn *c, const char *raw, size_t raw_len)
     p[0] = c->gate.flags;
     memcpy(p + 1, c->gate.pfx.b, sizeof(c->gate.pfx.b));
     memcpy(p + EDGE_HANDOFF_HEAD_BYTES, raw, raw_len);
-    int e = relay_send_fd(srv->upstream, RELAY_HANDOFF, p, EDGE_HANDOFF_HEAD_BYTES + raw_len,
-                          c->io.fd);
+    int e =
+        relay_send_fd(srv->upstream, RELAY_HANDOFF, p, EDGE_HANDOFF_HEAD_BYTES + raw_len, c->io.fd);
     free(p);
     return e;
 }

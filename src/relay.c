@@ -24,7 +24,8 @@ void relay_close(struct relay *r, const char *why)
     r->closed = true;
     io_set(r->loop, &r->io, 0);
     close(r->io.fd);
-    for (unsigned i = 0; i < r->fds_len; i++) close(r->fds[i]);
+    for (unsigned i = 0; i < r->fds_len; i++)
+        close(r->fds[i]);
     r->fds_len = 0;
     if (r->on_close) r->on_close(r, why);
     if (loop_defer(r->loop, relay_free, r) < 0) relay_free(r);
@@ -54,7 +55,8 @@ static bool out_reserve(struct relay *r, size_t more)
     if (r->out_len + more > r->out_max) return false;
     if (r->out_len + more <= r->out_cap) return true;
     size_t cap = r->out_cap ? r->out_cap : 4096;
-    while (cap < r->out_len + more) cap *= 2;
+    while (cap < r->out_len + more)
+        cap *= 2;
     if (cap > r->out_max) cap = r->out_max;
     uint8_t *p = realloc(r->out, cap);
     if (!p) return false;
@@ -68,7 +70,8 @@ int relay_sendv(struct relay *r, uint8_t type, const void *const *parts, const s
 {
     if (r->closed) return -EPIPE;
     size_t total = 1;
-    for (unsigned i = 0; i < n; i++) total += lens[i];
+    for (unsigned i = 0; i < n; i++)
+        total += lens[i];
     if (total > RELAY_FRAME_BYTES_MAX || !out_reserve(r, 4 + total)) {
         relay_close(r, "peer too far behind (output queue full)");
         return -ENOBUFS;
@@ -105,15 +108,16 @@ int relay_send_fd(struct relay *r, uint8_t type, const void *p, size_t len, int 
         char buf[CMSG_SPACE(sizeof(int))];
     } cm;
     memset(&cm, 0, sizeof(cm));
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf,
-                        .msg_controllen = sizeof(cm.buf)};
+    struct msghdr mh = {
+        .msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
     ssize_t w;
-    do w = sendmsg(r->io.fd, &mh, MSG_NOSIGNAL);
+    do
+        w = sendmsg(r->io.fd, &mh, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w < 0) return errno == EAGAIN ? -EAGAIN : -errno;
     r->frames_out++;
@@ -231,7 +235,9 @@ static void relay_io(struct loop *loop, struct io *io, uint32_t events)
             char buf[CMSG_SPACE(sizeof(int) * 8)];
         } cm;
         struct iovec iov = {r->in + r->in_len, r->in_cap - r->in_len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cm.buf,
                             .msg_controllen = sizeof(cm.buf)};
         ssize_t n = recvmsg(io->fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR) continue;

@@ -26,9 +26,9 @@
 #include "store.h"
 #include "workers.h"
 
-#define SPACE_PACE_PACKETS 128  /* a bursty source (1 s Ogg pages) may run this far ahead */
-#define SPACE_PACE_LATE_MS 200  /* a paced source this late restarts its clock */
-#define SPACE_HANDS_MAX 64      /* raised hands kept per space */
+#define SPACE_PACE_PACKETS 128    /* a bursty source (1 s Ogg pages) may run this far ahead */
+#define SPACE_PACE_LATE_MS 200    /* a paced source this late restarts its clock */
+#define SPACE_HANDS_MAX 64        /* raised hands kept per space */
 #define SPACE_ENDED_CLOSE_MS 1500 /* listeners of an ended space get this much more, then FIN */
 
 struct pace_pkt {
@@ -145,7 +145,8 @@ static void broadcast(struct space_rt *sp, const char *json, size_t len)
     unsigned n = 0;
     for (struct stage_peer *p = sp->peers; p && n < MIXER_SPEAKERS_MAX * 2; p = p->next)
         to[n++] = p;
-    for (unsigned i = 0; i < n; i++) stage_send_text(to[i], json, len);
+    for (unsigned i = 0; i < n; i++)
+        stage_send_text(to[i], json, len);
 }
 
 static void event(struct space_rt *sp, const char *type, const struct space_speaker *k)
@@ -245,12 +246,11 @@ static struct space_rt *rt_start(struct server *srv, const struct store_space *r
         sp->mount->ticketed = ticketed;
         if (sp->mount->prelude) workers_mount_open(srv, sp->mount);
     }
-    struct opus_head h = {.version = 1, .channels = 1, .preskip = ss->preskip,
-                          .input_rate = 48000};
+    struct opus_head h = {.version = 1, .channels = 1, .preskip = ss->preskip, .input_rate = 48000};
     mount_set_head(sp->mount, &h);
 
-    struct recording_params rp = {.channels = 1, .preskip = ss->preskip,
-                                  .serial = sp->mount->serial, .title = row->title};
+    struct recording_params rp = {
+        .channels = 1, .preskip = ss->preskip, .serial = sp->mount->serial, .title = row->title};
     if (recording_open(&sp->rec, srv->conf.data_dir, sp->id, &rp) < 0) {
         log_error("space %s: cannot open its recording; it goes on unrecorded", sp->id);
         sp->rec = NULL;
@@ -263,8 +263,8 @@ static struct space_rt *rt_start(struct server *srv, const struct store_space *r
         r.updated_ms = wall_ms();
         store_recording_upsert(srv->store, &r, err, sizeof(err));
     }
-    if (row->state == STORE_SCHEDULED) store_space_set_state(srv->store, sp->id, STORE_LIVE,
-                                                             wall_ms());
+    if (row->state == STORE_SCHEDULED)
+        store_space_set_state(srv->store, sp->id, STORE_LIVE, wall_ms());
     ss->rt[ss->len++] = sp;
     srv->m.spaces_started++;
     log_info("space %s is live: /live/%s.opus", sp->id, sp->id);
@@ -295,7 +295,8 @@ static void rt_stop(struct space_rt *sp, const char *why)
     struct server *srv = sp->srv;
     struct space_sys *ss = srv->spaces;
     event(sp, "ending", NULL);
-    while (sp->peers) stage_close(sp->peers, WS_CLOSE_NORMAL, why);
+    while (sp->peers)
+        stage_close(sp->peers, WS_CLOSE_NORMAL, why);
     if (sp->src) conn_close(source_conn(sp->src));
     mixthread_space_remove(ss->mt, sp->mts);
     /* Ticks already queued for it are dropped by on_tick (no runtime). */
@@ -371,7 +372,8 @@ void space_peer_gone(struct stage_peer *p)
 {
     struct space_rt *sp = p->space;
     struct stage_peer **pp = &sp->peers;
-    while (*pp && *pp != p) pp = &(*pp)->next;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next;
     if (*pp) *pp = p->next;
     struct space_speaker *k = spk_by_num(sp, p->num);
     if (k) {
@@ -409,8 +411,10 @@ void space_peer_command(struct stage_peer *p, char *json, size_t len)
                              *mu = json_find(&d, "muted");
     if (!t || t->type != JSON_STRING) return;
     struct space_speaker *k = NULL;
-    if (who && who->type == JSON_STRING) k = spk_by_id(sp, who->str);
-    else k = spk_by_num(sp, p->num);
+    if (who && who->type == JSON_STRING)
+        k = spk_by_id(sp, who->str);
+    else
+        k = spk_by_num(sp, p->num);
     bool self = k && k->num == p->num;
     if (!strcmp(t->str, "mute") && k && (p->is_host || self) && mu && mu->type == JSON_BOOL) {
         set_mute(sp, k, mu->b);
@@ -555,8 +559,8 @@ static void serve_recording(struct conn *c, const struct http_request *req, cons
     }
     char crv[96];
     cr[0] = 0;
-    if (rr.status == 206 && recording_content_range(crv, sizeof(crv), &rr,
-                                                    (uint64_t)stt.st_size) > 0)
+    if (rr.status == 206 &&
+        recording_content_range(crv, sizeof(crv), &rr, (uint64_t)stt.st_size) > 0)
         snprintf(cr, sizeof(cr), "Content-Range: %s\r\n", crv);
     int n = snprintf(hdr, sizeof(hdr),
                      "HTTP/1.1 %d %s\r\nContent-Type: audio/ogg\r\nContent-Length: %llu\r\n"
@@ -639,24 +643,31 @@ static void list_hands(struct conn *c, const struct http_request *req, const cha
     conn_respond(c, 200, "application/json", buf, (size_t)n, false);
 }
 
-bool space_route(struct conn *c, const struct http_request *req, const char *id,
-                 const char *seg, size_t seg_len, const char *body, size_t body_len)
+bool space_route(struct conn *c, const struct http_request *req, const char *id, const char *seg,
+                 size_t seg_len, const char *body, size_t body_len)
 {
     bool get = http_method_is(req, "GET"), head = http_method_is(req, "HEAD");
     if (seg_len == 5 && !memcmp(seg, "stage", 5)) {
-        if (!get) api_error(c, 405, "method", "GET with Upgrade: websocket");
-        else stage_route(c, req, id);
+        if (!get)
+            api_error(c, 405, "method", "GET with Upgrade: websocket");
+        else
+            stage_route(c, req, id);
         return true;
     }
     if (seg_len == 9 && !memcmp(seg, "recording", 9)) {
-        if (!get && !head) api_error(c, 405, "method", "GET or HEAD");
-        else serve_recording(c, req, id, head);
+        if (!get && !head)
+            api_error(c, 405, "method", "GET or HEAD");
+        else
+            serve_recording(c, req, id, head);
         return true;
     }
     if (seg_len == 5 && !memcmp(seg, "hands", 5)) {
-        if (http_method_is(req, "POST")) raise_hand(c, id, body, body_len);
-        else if (get) list_hands(c, req, id);
-        else api_error(c, 405, "method", "POST (raise) or GET (host: the list)");
+        if (http_method_is(req, "POST"))
+            raise_hand(c, id, body, body_len);
+        else if (get)
+            list_hands(c, req, id);
+        else
+            api_error(c, 405, "method", "POST (raise) or GET (host: the list)");
         return true;
     }
     return false;
@@ -809,7 +820,8 @@ void space_rtp_packet(struct server *srv, const struct sockaddr_storage *from,
     }
     const struct rtp_route *r = NULL;
     for (uint32_t i = 0; i < ss->routes_len && !r; i++)
-        if (!memcmp(ss->routes[i].addr, key, 16) && (!ss->routes[i].port || ss->routes[i].port == port))
+        if (!memcmp(ss->routes[i].addr, key, 16) &&
+            (!ss->routes[i].port || ss->routes[i].port == port))
             r = &ss->routes[i];
     if (!r) {
         srv->m.rtp_unexpected++;
@@ -900,7 +912,10 @@ void space_mix_stats(const struct server *srv, struct space_mix_stats *out)
 
 static int collect_live(void *ctx, const struct store_space *sp)
 {
-    struct { struct store_space *a; uint32_t n; } *c = ctx;
+    struct {
+        struct store_space *a;
+        uint32_t n;
+    } *c = ctx;
     c->a[c->n++] = *sp;
     return 0;
 }
@@ -911,7 +926,10 @@ static void recover_recordings(struct server *srv)
 {
     struct store_page pg = {.by_state = true, .state = STORE_LIVE, .limit = STORE_LIST_LIMIT_MAX};
     struct store_space *live = calloc(STORE_LIST_LIMIT_MAX, sizeof(*live));
-    struct { struct store_space *a; uint32_t n; } ctx = {live, 0};
+    struct {
+        struct store_space *a;
+        uint32_t n;
+    } ctx = {live, 0};
     if (!live) return;
     store_space_list(srv->store, &pg, collect_live, &ctx);
     for (uint32_t i = 0; i < ctx.n; i++) {
@@ -975,7 +993,8 @@ void space_system_stop(struct server *srv)
      * recordings are closed cleanly now. */
     for (uint32_t i = 0; i < ss->len; i++) {
         struct space_rt *sp = ss->rt[i];
-        while (sp->peers) stage_close(sp->peers, WS_CLOSE_GOING_AWAY, "server stopping");
+        while (sp->peers)
+            stage_close(sp->peers, WS_CLOSE_GOING_AWAY, "server stopping");
         if (sp->src) source_set_space(sp->src, NULL); /* it is closed as a plain source */
         finish_recording(sp);
         if (sp->mount) sp->mount->space = NULL;

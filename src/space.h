@@ -44,8 +44,8 @@ void space_speaker_revoked(struct server *srv, const char *id, const char *speak
 
 /* space_route: the space endpoints not in api.c (stage, recording, hands,
  * mute). <seg> is the path segment after the id. true when answered. */
-bool space_route(struct conn *c, const struct http_request *req, const char *id,
-                 const char *seg, size_t seg_len, const char *body, size_t body_len);
+bool space_route(struct conn *c, const struct http_request *req, const char *id, const char *seg,
+                 size_t seg_len, const char *body, size_t body_len);
 
 /* space_write_stage: who is on stage now (for GET /api/spaces/ID). */
 void space_write_stage(struct json_writer *w, const struct server *srv, const char *id);

@@ -13,7 +13,6 @@
 #include "server.h"
 #include "space.h"
 
-
 #define STAGE_AUDIO 0x01
 
 static void flush_out(struct stage_peer *p)
@@ -49,7 +48,8 @@ static bool queue_frame(struct stage_peer *p, uint8_t opcode, const void *a, siz
     if (p->out_len + need > STAGE_OUT_BYTES_MAX) return false;
     if (p->out_len + need > p->out_cap) {
         uint32_t cap = p->out_cap ? p->out_cap : 2048;
-        while (cap < p->out_len + need) cap *= 2;
+        while (cap < p->out_len + need)
+            cap *= 2;
         if (cap > STAGE_OUT_BYTES_MAX) cap = STAGE_OUT_BYTES_MAX;
         uint8_t *np = realloc(p->out, cap);
         if (!np) return false;
@@ -66,10 +66,9 @@ static bool queue_frame(struct stage_peer *p, uint8_t opcode, const void *a, siz
 void stage_send_audio(struct stage_peer *p, uint32_t ts, const uint8_t *pkt, uint32_t len)
 {
     if (p->detached) return;
-    uint8_t ah[STAGE_AUDIO_HEADER_BYTES] = {STAGE_AUDIO,         (uint8_t)(p->out_seq >> 8),
-                                            (uint8_t)p->out_seq, (uint8_t)(ts >> 24),
-                                            (uint8_t)(ts >> 16), (uint8_t)(ts >> 8),
-                                            (uint8_t)ts};
+    uint8_t ah[STAGE_AUDIO_HEADER_BYTES] = {
+        STAGE_AUDIO,         (uint8_t)(p->out_seq >> 8), (uint8_t)p->out_seq, (uint8_t)(ts >> 24),
+        (uint8_t)(ts >> 16), (uint8_t)(ts >> 8),         (uint8_t)ts};
     if (p->closing) return;
     p->out_seq++;
     /* Audio is only worth sending while the peer keeps up: a frame that
@@ -246,9 +245,9 @@ static void peer_io(struct loop *loop, struct io *io, uint32_t events)
     }
 }
 
-struct stage_peer *stage_accept(struct conn *c, const struct http_request *req,
-                                struct space_rt *sp, const char *speaker_id, const char *name,
-                                bool is_host, uint32_t num)
+struct stage_peer *stage_accept(struct conn *c, const struct http_request *req, struct space_rt *sp,
+                                const char *speaker_id, const char *name, bool is_host,
+                                uint32_t num)
 {
     char resp[WS_RESPONSE_BYTES_MAX];
     struct stage_peer *p = calloc(1, sizeof(*p));

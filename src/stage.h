@@ -38,7 +38,7 @@ struct stage_peer {
     bool is_host;
     bool muted;
     bool closing;
-    bool shut; /* our side is half-closed after the close frame */
+    bool shut;     /* our side is half-closed after the close frame */
     bool detached; /* its connection closed; memory goes after this iteration */
     struct ws_parser parser;
     uint8_t in[STAGE_IN_BYTES_MAX];
@@ -53,9 +53,9 @@ struct stage_peer {
 /* stage_accept: answers 101 on <c> and makes it a peer of <sp>. The caller
  * checked the handshake and the credentials. NULL when out of memory (the
  * connection was answered 503). */
-struct stage_peer *stage_accept(struct conn *c, const struct http_request *req,
-                                struct space_rt *sp, const char *speaker_id, const char *name,
-                                bool is_host, uint32_t num);
+struct stage_peer *stage_accept(struct conn *c, const struct http_request *req, struct space_rt *sp,
+                                const char *speaker_id, const char *name, bool is_host,
+                                uint32_t num);
 
 /* stage_send_audio: one mix-minus packet to <p> (dropped if its output is
  * full). */

@@ -267,7 +267,8 @@ static void add_counters(struct metrics *dst, const struct metrics *src, bool ga
 {
     uint64_t *d = (uint64_t *)dst;
     const uint64_t *s = (const uint64_t *)src;
-    for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++) d[i] += s[i];
+    for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
+        d[i] += s[i];
     if (!gauges) {
         dst->connections -= src->connections;
         dst->listeners -= src->listeners;
@@ -295,8 +296,7 @@ void workers_reap(struct server *srv)
                 log_error("worker %u (pid %d) killed by signal %d; its listeners reconnect",
                           w->index, (int)pid, WTERMSIG(st));
             else
-                log_warn("worker %u (pid %d) exited with %d", w->index, (int)pid,
-                         WEXITSTATUS(st));
+                log_warn("worker %u (pid %d) exited with %d", w->index, (int)pid, WEXITSTATUS(st));
             uint64_t up = loop_now_ms(srv->loop) - w->started_ms;
             if (up >= WORKERS_STABLE_MS) w->backoff_ms = WORKERS_BACKOFF_MS_MIN;
             ws->restarts++;
@@ -365,7 +365,8 @@ void workers_stop(struct server *srv)
     for (;;) {
         uint32_t alive = 0;
         workers_reap(srv);
-        for (uint32_t i = 0; i < ws->n; i++) alive += ws->w[i].pid != 0;
+        for (uint32_t i = 0; i < ws->n; i++)
+            alive += ws->w[i].pid != 0;
         if (!alive) break;
         if (clock_mono_ms() >= deadline) {
             for (uint32_t i = 0; i < ws->n; i++)
@@ -397,7 +398,8 @@ void workers_totals(const struct server *srv, struct metrics *out)
     const struct workers *ws = srv->workers;
     if (!ws) return;
     add_counters(out, &ws->retired, true);
-    for (uint32_t i = 0; i < ws->n; i++) add_counters(out, &ws->w[i].stats, true);
+    for (uint32_t i = 0; i < ws->n; i++)
+        add_counters(out, &ws->w[i].stats, true);
 }
 
 void workers_mount_counts(const struct server *srv, uint32_t id, uint64_t *listeners,
@@ -418,7 +420,8 @@ uint32_t workers_running(const struct server *srv)
 {
     uint32_t n = 0;
     if (srv->workers)
-        for (uint32_t i = 0; i < srv->workers->n; i++) n += srv->workers->w[i].pid != 0;
+        for (uint32_t i = 0; i < srv->workers->n; i++)
+            n += srv->workers->w[i].pid != 0;
     return n;
 }
 
