@@ -73,7 +73,9 @@ def test_flash_crowd_under_attack():
     cfg = {
         "gate_exempt": "127.0.0.1",       # the test's own status queries
         "workers": 2,
-        "pow_base_bits": 10, "pow_max_bits": 12,  # puzzles a test machine solves quickly
+        # Puzzles a test machine solves at once, even a sanitizer build: what is
+        # under test here is admission, not the cost of the puzzle.
+        "pow_base_bits": 6, "pow_max_bits": 8,
         "poll_min_s": 1, "poll_max_s": 4,
         "prefix_conns_max": 20,           # per /24 per worker: slowloris hits it
         "header_timeout_ms": 4000,
