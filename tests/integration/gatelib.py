@@ -9,7 +9,7 @@ import os
 import socket
 import struct
 
-from lib import read_response
+from lib import children, read_response
 
 
 def raw_from(port, src, data, timeout=5):
@@ -87,21 +87,6 @@ def proxy_v2(src, dst="127.0.0.1", sport=40000, dport=80):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     addr = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
     return sig + bytes([0x21, 0x11]) + struct.pack(">H", len(addr)) + addr
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return out
 
 
 def rss_bytes(pid):

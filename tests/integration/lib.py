@@ -253,6 +253,22 @@ def wait_for(pred, timeout=10, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def children(pid):
+    """Pids of <pid>'s children (a server's worker processes), from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return sorted(out)
+
+
 def wait_mount(srv, mount, timeout=10):
     def ok():
         status, _, _ = srv.get(f"/live/{mount}.opus", method="HEAD")

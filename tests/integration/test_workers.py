@@ -8,23 +8,7 @@ import signal
 import socket
 import time
 
-from lib import Podium, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
-
-
-def children(pid):
-    """Worker pids of server <pid>, from /proc."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return sorted(out)
+from lib import Podium, children, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
 
 
 def socket_owner(server_port, client_port, pids):
