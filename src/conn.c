@@ -415,7 +415,6 @@ static struct conn *conn_new(struct server *srv, int fd)
 void conn_adopt(struct server *srv, int fd, const struct prefix *pfx, uint8_t gate_flags,
                 const char *raw, size_t raw_len)
 {
-    uint32_t cap = srv->conf.header_bytes_max + 1;
     if (raw_len > srv->scratch_len) raw_len = srv->scratch_len; /* a worker never sends more */
     struct conn *c = conn_new(srv, fd);
     if (!c) return;
@@ -425,8 +424,10 @@ void conn_adopt(struct server *srv, int fd, const struct prefix *pfx, uint8_t ga
     c->gate.flags = (uint8_t)((gate_flags & (CONN_G_EXEMPT | CONN_G_PROXIED)) | CONN_G_SETTLED);
     /* The bytes are parsed from the scratch buffer, as if just read. */
     memcpy(srv->scratch, raw, raw_len);
+    /* Asking for more means raw_len is within request_cap(c): keep it all,
+     * body bytes past a header's worth included. */
     if (raw_len && request_input(c, srv->scratch, (uint32_t)raw_len) &&
-        keep_partial(c, srv->scratch, (uint32_t)(raw_len < cap ? raw_len : cap)))
+        keep_partial(c, srv->scratch, (uint32_t)raw_len))
         request_io(srv->loop, &c->io, LOOP_READ);
 }
 

@@ -65,6 +65,25 @@ def test_api_errors():
         assert st.status == 410, st.status
 
 
+def test_api_body_in_pieces_through_a_worker():
+    """A long header and a body that arrives in two pieces: the worker hands
+    over more than a header's worth of bytes, the origin waits for the rest."""
+    import json as _json
+    with Podium(config={"workers": 2}) as srv:
+        body = _json.dumps({"title": "Pieces", "description": "d" * 1900}).encode()
+        head = (f"POST /api/spaces HTTP/1.1\r\nHost: x\r\nX-Filler: {'f' * 7600}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(head + body[:1000])
+        time.sleep(0.3)
+        s.sendall(body[1000:])
+        status, _, answer = __import__("lib").read_response(s, 5)
+        s.close()
+        assert status == 201, (status, answer[:200])
+        doc = _json.loads(answer)
+        assert doc["space"]["description"] == "d" * 1900
+
+
 def test_two_speakers_mix_and_mix_minus():
     with Podium(config={"workers": 2}) as srv:
         sid, key = create_space(srv, "Two tones")
@@ -315,7 +334,8 @@ def test_kill9_recording_survives_and_is_served():
 
 
 if __name__ == "__main__":
-    raise SystemExit(run([test_api_errors, test_two_speakers_mix_and_mix_minus,
+    raise SystemExit(run([test_api_errors, test_api_body_in_pieces_through_a_worker,
+                          test_two_speakers_mix_and_mix_minus,
                           test_loss_and_reordering_leave_no_gap, test_put_and_rtp_sources_mixed,
                           test_reconnect_within_grace_keeps_space_and_listeners,
                           test_bad_stage_input_and_full_stage,
