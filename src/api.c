@@ -147,12 +147,27 @@ void api_write_space(struct json_writer *w, const struct server *srv, const stru
     json_w_object_end(w);
 }
 
-/* The host key, from "Authorization: Bearer KEY". */
-static bool is_host(struct conn *c, const struct http_request *req, const char *id)
+bool api_bearer(const struct http_request *req, const char **v, size_t *vl)
 {
     const struct http_header *h = http_find_header(req, "Authorization");
     if (!h || h->value_len < 8 || strncasecmp(h->value, "Bearer ", 7) != 0) return false;
-    return store_host_key_verify(c->srv->store, id, h->value + 7, h->value_len - 7);
+    *v = h->value + 7;
+    *vl = h->value_len - 7;
+    return true;
+}
+
+bool api_host_or_401(struct conn *c, const struct http_request *req, const char *id)
+{
+    const char *k;
+    size_t kl;
+    if (api_bearer(req, &k, &kl) && store_host_key_verify(c->srv->store, id, k, kl)) return true;
+    api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    return false;
+}
+
+void api_storage_error(struct conn *c)
+{
+    api_error(c, 503, "storage", "the database is unavailable");
 }
 
 static int parse_body(struct conn *c, const char *body, size_t len, char *copy,
@@ -212,7 +227,7 @@ static void create_space(struct conn *c, const char *body, size_t len)
                          "(ms since 1970), listeners_max, admit_per_s, rtp_port are integers");
     int e = store_space_create(c->srv->store, &in, api_wall_ms(), &sp, key, err, sizeof(err));
     if (e == -EINVAL) return api_error(c, 400, "bad_field", err);
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     log_info("space %s created: %s", sp.id, sp.title);
     if (sp.rtp_enabled) space_rtp_refresh(c->srv);
 
@@ -307,7 +322,7 @@ static void list_spaces(struct conn *c, const struct http_request *req)
     }
     json_w_object_end(&w);
     if (r < 0)
-        api_error(c, 503, "storage", "the database is unavailable");
+        api_storage_error(c);
     else
         answer(c, 200, &w);
     free(buf);
@@ -318,7 +333,7 @@ static void get_space(struct conn *c, const char *id, bool head)
     struct store_space sp;
     int e = store_space_get(c->srv->store, id, &sp);
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     char *buf = malloc(API_SPACE_BYTES_MAX + 4096);
     if (!buf) return api_error(c, 503, "out_of_memory", "out of memory");
     struct json_writer w;
@@ -336,9 +351,8 @@ static void end_space(struct conn *c, const struct http_request *req, const char
     struct store_space sp;
     int e = store_space_get(c->srv->store, id, &sp);
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
-    if (!is_host(c, req, id))
-        return api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    if (e < 0) return api_storage_error(c);
+    if (!api_host_or_401(c, req, id)) return;
     if (sp.state == STORE_ENDED) return api_error(c, 409, "ended", "the space has ended");
     space_end(c->srv, id, "ended by the host");
     get_space(c, id, false);
@@ -352,8 +366,7 @@ static void invite_speaker(struct conn *c, const struct http_request *req, const
     char buf[1024], url[128];
     struct json_doc doc;
     struct store_speaker sk;
-    if (!is_host(c, req, id))
-        return api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    if (!api_host_or_401(c, req, id)) return;
     if (!len) return api_error(c, 400, "bad_json", "a JSON object with the speaker's name");
     if (parse_body(c, body, len, copy, &doc, keys, 1) < 0) return;
     bool bad = false;
@@ -364,7 +377,7 @@ static void invite_speaker(struct conn *c, const struct http_request *req, const
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
     if (e == -EINVAL) return api_error(c, 400, "bad_field", err);
     if (e == -ENOSPC) return api_error(c, 409, "too_many", "this space has its most speakers");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     struct json_writer w;
     json_w_init(&w, buf, sizeof(buf));
     json_w_object_begin(&w);
@@ -400,8 +413,7 @@ static int speaker_one(void *ctx, const struct store_speaker *sk)
 
 static void list_speakers(struct conn *c, const struct http_request *req, const char *id)
 {
-    if (!is_host(c, req, id))
-        return api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    if (!api_host_or_401(c, req, id)) return;
     size_t cap = STORE_SPEAKERS_MAX * 512 + 64;
     char *buf = malloc(cap);
     if (!buf) return api_error(c, 503, "out_of_memory", "out of memory");
@@ -415,7 +427,7 @@ static void list_speakers(struct conn *c, const struct http_request *req, const 
     json_w_array_end(&w);
     json_w_object_end(&w);
     if (r < 0)
-        api_error(c, 503, "storage", "the database is unavailable");
+        api_storage_error(c);
     else
         answer(c, 200, &w);
     free(buf);
@@ -425,13 +437,12 @@ static void revoke_speaker(struct conn *c, const struct http_request *req, const
                            const struct segs *s)
 {
     char sid[STORE_ID_CHARS + 1];
-    if (!is_host(c, req, id))
-        return api_error(c, 401, "unauthorized", "the host key is needed (Authorization: Bearer)");
+    if (!api_host_or_401(c, req, id)) return;
     if (!seg_id(s, 3, sid)) return api_error(c, 404, "not_found", "no such speaker");
     int e = store_speaker_revoke(c->srv->store, id, sid, api_wall_ms());
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such speaker");
     if (e == -EALREADY) return api_error(c, 409, "revoked", "already revoked");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     space_speaker_revoked(c->srv, id, sid);
     conn_respond(c, 200, "application/json", "{\"revoked\":true}", 16, false);
 }
@@ -444,7 +455,7 @@ void api_route(struct conn *c, const struct http_request *req, const char *body,
     bool post = http_method_is(req, "POST"), del = http_method_is(req, "DELETE");
     c->srv->m.api_requests++;
     if (gatestatus_route(c, req)) return;
-    if (!c->srv->store) return api_error(c, 503, "storage", "the database is unavailable");
+    if (!c->srv->store) return api_storage_error(c);
     if (!split(req->path, req->path_len, &s) || !seg_is(&s, 0, "spaces"))
         return api_error(c, 404, "not_found", "no such endpoint");
     if (s.len == 1) {

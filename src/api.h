@@ -30,6 +30,16 @@ struct store_space;
 /* api_write_space: one space as a JSON object. */
 void api_write_space(struct json_writer *w, const struct server *srv, const struct store_space *sp);
 
+/* api_bearer: the credential of "Authorization: Bearer X" (non-empty). */
+bool api_bearer(const struct http_request *req, const char **v, size_t *vl);
+
+/* api_host_or_401: true when <req> carries space <id>'s host key; else
+ * answers 401 and returns false. */
+bool api_host_or_401(struct conn *c, const struct http_request *req, const char *id);
+
+/* api_storage_error: the 503 answer when SQLite fails or is not open. */
+void api_storage_error(struct conn *c);
+
 /* api_error: the JSON error answer (status, kind, one-line reason). */
 void api_error(struct conn *c, int status, const char *kind, const char *reason);
 

@@ -443,13 +443,7 @@ void space_speaker_revoked(struct server *srv, const char *id, const char *speak
 static bool bearer_or_token(const struct http_request *req, const char **v, size_t *vl)
 {
     if (http_query_param(req->query, req->query_len, "token", v, vl) && *vl) return true;
-    const struct http_header *h = http_find_header(req, "Authorization");
-    if (h && h->value_len > 7 && !strncasecmp(h->value, "Bearer ", 7)) {
-        *v = h->value + 7;
-        *vl = h->value_len - 7;
-        return true;
-    }
-    return false;
+    return api_bearer(req, v, vl);
 }
 
 static void stage_route(struct conn *c, const struct http_request *req, const char *id)
@@ -466,7 +460,7 @@ static void stage_route(struct conn *c, const struct http_request *req, const ch
     }
     int e = store_space_get(srv->store, id, &row);
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     if (row.state == STORE_ENDED) return api_error(c, 410, "ended", "the space has ended");
     if (!bearer_or_token(req, &tok, &tl))
         return api_error(c, 401, "unauthorized", "a host key or speaker token is needed");
@@ -536,7 +530,7 @@ static void serve_recording(struct conn *c, const struct http_request *req, cons
     char path[512], hdr[512], cr[128];
     int e = store_space_get(srv->store, id, &row);
     if (e == -ENOENT) return api_error(c, 404, "not_found", "no such space");
-    if (e < 0) return api_error(c, 503, "storage", "the database is unavailable");
+    if (e < 0) return api_storage_error(c);
     if (row.state != STORE_ENDED)
         return api_error(c, 409, "live", "the recording is served once the space has ended");
     if (store_recording_get(srv->store, id, &r) < 0)
