@@ -89,11 +89,8 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
     if (!b.p) return -ENOMEM;
     workers_totals(srv, &total);
     uint64_t ml[srv->mounts_len + 1], mj[srv->mounts_len + 1];
-    for (uint32_t i = 0; i < srv->mounts_len; i++) {
-        workers_mount_counts(srv, srv->mounts[i]->id, &ml[i], &mj[i]);
-        ml[i] += srv->mounts[i]->listeners.len;
-        mj[i] += srv->mounts[i]->joins;
-    }
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        workers_mount_counts(srv, srv->mounts[i], &ml[i], &mj[i]);
 
     one(&b, "podium_listeners", "gauge", "Listeners connected now.", m->listeners);
     family(&b, "podium_mount_listeners", "gauge", "Listeners connected now, by mount.");

@@ -211,6 +211,17 @@ static uint16_t program_preskip(void)
     return (uint16_t)la;
 }
 
+/* The store's row for <sp>'s recording: its path relative to the data
+ * folder, written now. */
+static void recording_row(const struct space_rt *sp, struct store_recording *r)
+{
+    memset(r, 0, sizeof(*r));
+    memcpy(r->space_id, sp->id, sizeof(r->space_id));
+    recording_path(r->path, sizeof(r->path), "", sp->id);
+    if (r->path[0] == '/') memmove(r->path, r->path + 1, strlen(r->path));
+    r->updated_ms = wall_ms();
+}
+
 /* rt_start: the runtime of space <row> (which goes live). NULL with a
  * one-line reason when it cannot start. */
 static struct space_rt *rt_start(struct server *srv, const struct store_space *row,
@@ -255,12 +266,9 @@ static struct space_rt *rt_start(struct server *srv, const struct store_space *r
         log_error("space %s: cannot open its recording; it goes on unrecorded", sp->id);
         sp->rec = NULL;
     } else {
-        struct store_recording r = {0};
+        struct store_recording r;
         char err[STORE_REASON_BYTES];
-        memcpy(r.space_id, sp->id, sizeof(r.space_id));
-        recording_path(r.path, sizeof(r.path), "", sp->id);
-        if (r.path[0] == '/') memmove(r.path, r.path + 1, strlen(r.path));
-        r.updated_ms = wall_ms();
+        recording_row(sp, &r);
         store_recording_upsert(srv->store, &r, err, sizeof(err));
     }
     if (row->state == STORE_SCHEDULED)
@@ -278,15 +286,12 @@ static void finish_recording(struct space_rt *sp)
     if (!sp->rec) return;
     if (recording_close(sp->rec, &info) < 0) srv->m.recording_errors++;
     sp->rec = NULL;
-    struct store_recording r = {0};
+    struct store_recording r;
     char err[STORE_REASON_BYTES];
-    memcpy(r.space_id, sp->id, sizeof(r.space_id));
-    recording_path(r.path, sizeof(r.path), "", sp->id);
-    if (r.path[0] == '/') memmove(r.path, r.path + 1, strlen(r.path));
+    recording_row(sp, &r);
     r.bytes = info.bytes;
     r.duration_ms = info.duration_ms;
     r.complete = info.complete;
-    r.updated_ms = wall_ms();
     store_recording_upsert(srv->store, &r, err, sizeof(err));
 }
 
@@ -846,8 +851,8 @@ uint64_t space_listeners(const struct server *srv, const char *id)
     struct mount *m = mount_find((struct server *)srv, id);
     if (!m) return 0;
     uint64_t l, j;
-    workers_mount_counts(srv, m->id, &l, &j);
-    return l + m->listeners.len;
+    workers_mount_counts(srv, m, &l, &j);
+    return l;
 }
 
 void space_housekeeping(struct server *srv, uint64_t now_ms)

@@ -402,15 +402,16 @@ void workers_totals(const struct server *srv, struct metrics *out)
         add_counters(out, &ws->w[i].stats, true);
 }
 
-void workers_mount_counts(const struct server *srv, uint32_t id, uint64_t *listeners,
+void workers_mount_counts(const struct server *srv, const struct mount *m, uint64_t *listeners,
                           uint64_t *joins)
 {
     const struct workers *ws = srv->workers;
-    *listeners = *joins = 0;
+    *listeners = m->listeners.len;
+    *joins = m->joins;
     if (!ws) return;
     for (uint32_t i = 0; i < ws->n; i++)
         for (uint32_t j = 0; j < ws->w[i].mstats_len; j++)
-            if (ws->w[i].mstats[j].id == id) {
+            if (ws->w[i].mstats[j].id == m->id) {
                 *listeners += ws->w[i].mstats[j].listeners;
                 *joins += ws->w[i].mstats[j].joins;
             }

@@ -50,8 +50,9 @@ void workers_mount_close(struct server *srv, const struct mount *m);
  * report plus the counters of workers that exited. */
 void workers_totals(const struct server *srv, struct metrics *out);
 
-/* workers_mount_counts: listeners now and joins of mount <id> over workers. */
-void workers_mount_counts(const struct server *srv, uint32_t id, uint64_t *listeners,
+/* workers_mount_counts: listeners now and joins of mount <m>, all
+ * processes: this one's own plus every worker's last report. */
+void workers_mount_counts(const struct server *srv, const struct mount *m, uint64_t *listeners,
                           uint64_t *joins);
 
 /* workers_running, workers_restarts: for /metrics. */
