@@ -16,10 +16,11 @@
 #define IOV_BATCH 64           /* iovecs per writev: 6.4 s of 100 ms pages */
 #define LISTENER_JUNK_BYTES_MAX 16384 /* a player sends nothing after its request */
 
-static uint64_t burst_seq(const struct mount *m, const struct conf *conf)
+/* The page from which <burst_ms> of recent audio starts (the head: none). */
+static uint64_t burst_seq(const struct mount *m, uint32_t burst_ms)
 {
-    if (!conf->burst_ms) return m->ring.head;
-    return ring_seq_back(&m->ring, (uint64_t)conf->burst_ms * 48);
+    if (!burst_ms) return m->ring.head;
+    return ring_seq_back(&m->ring, (uint64_t)burst_ms * 48);
 }
 
 /* A query value as a decimal number of at most 15 digits; -1 if not. */
@@ -68,8 +69,7 @@ int fanout_start_params(const struct conf *conf, const char *query, size_t query
  * for the next page. */
 static uint64_t start_seq(const struct mount *m, struct fanout_start st)
 {
-    if (st.from < 0) return st.burst_ms ? ring_seq_back(&m->ring, (uint64_t)st.burst_ms * 48)
-                                        : m->ring.head;
+    if (st.from < 0) return burst_seq(m, st.burst_ms);
     if ((uint64_t)st.from < m->ring.tail) return m->ring.tail;
     if ((uint64_t)st.from > m->ring.head) return m->ring.head;
     return (uint64_t)st.from;
@@ -154,7 +154,7 @@ void fanout_flush(struct conn *c)
             }
             c->skips++;
             srv->m.slow_skips++;
-            c->seq = burst_seq(m, &srv->conf);
+            c->seq = burst_seq(m, srv->conf.burst_ms);
         }
         uint32_t hold_lim = 0;
         if (c->hold) {

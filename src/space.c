@@ -191,8 +191,10 @@ static void on_mix_output(struct loop *loop, struct io *io, uint32_t events)
     struct server *srv = io->data;
     uint64_t v;
     struct mixthread_out o;
-    if (read(io->fd, &v, sizeof(v)) < 0) { /* EAGAIN: nothing new, drain anyway */
-    }
+    /* Clear the eventfd first, so output queued while draining wakes us
+     * again; EAGAIN (nothing new) changes nothing: drain anyway. */
+    ssize_t n = read(io->fd, &v, sizeof(v));
+    (void)n;
     while (mixthread_next(srv->spaces->mt, &o) == 1)
         if (o.kind == MIXTHREAD_OUT_TICK) on_tick(srv, &o);
 }
