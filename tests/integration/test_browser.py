@@ -103,7 +103,7 @@ def test_chromium_plays_page_and_mount():
     assert res["page"]["status"] == 200 and res["page"]["title"] == "Podium"
     assert res["page"]["player_src"] == srv.url + "/live/demo.opus?burst_ms=8000"
     # The page asks for a longer burst: Chromium waits for ~32 KiB before it
-    # starts, 5-7 s of a 32 kbit/s stream with the default 1 s burst.
+    # starts, 4-6 s of a 32 kbit/s stream more than the default 2 s burst.
     assert playing_ms(d) is not None, d.get("events")
     for name, m, least in (("demo", d, 3), ("other", o, 2)):
         assert m["error"] is None, (name, m["error"])

@@ -58,7 +58,8 @@ static void test_defaults_round_trip(void)
     CHECK(want.demo);
     CHECK_EQ(want.header_bytes_max, 8192);
     CHECK_EQ(want.uri_bytes_max, 2048);
-    CHECK_EQ(want.burst_ms, 1000);
+    CHECK_EQ(want.burst_ms, 2000);
+    CHECK_EQ(want.flush_ms, 1000);
     CHECK_EQ(want.ring_ms, 30000);
     CHECK_EQ(want.page_ms, 100);
     CHECK_EQ(want.connections_max, 0);
@@ -225,10 +226,10 @@ static void test_check(void)
     CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
 
     conf_defaults(&c);
-    /* burst 1000 + two pages of 100 = 1200 */
-    c.ring_ms = 1200;
+    /* burst 2000 + two pages of 100 = 2200 */
+    c.ring_ms = 2200;
     CHECK_EQ(conf_check(&c, err, sizeof(err)), 0);
-    c.ring_ms = 1199;
+    c.ring_ms = 2199;
     CHECK_EQ(conf_check(&c, err, sizeof(err)), -1);
     CHECK(strstr(err, "ring_ms") != NULL);
     CHECK_EQ(conf_set(&c, "burst_ms", "60000", err, sizeof(err)), 0);
