@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "b64.h"
 #include "conn.h"
 #include "gatejoin.h"
 #include "http.h"
@@ -35,7 +36,7 @@ uint32_t gate_space_key(const char *id)
     size_t n = strlen(id);
     /* A space id is 12 base64url characters of random bytes: its first 8
      * characters decode to 6 bytes, of which the ticket keeps 4. */
-    if (n == 12 && ticket_b64url_decode(id, 8, raw, sizeof(raw)) == 6)
+    if (n == 12 && b64_decode(B64_URL, id, 8, raw, sizeof(raw)) == 6)
         return (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 | (uint32_t)raw[2] << 8 | raw[3];
     uint32_t h = 2166136261u; /* FNV-1a: plain mounts never carry tickets; any value will do */
     for (size_t i = 0; i < n; i++)

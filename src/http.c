@@ -4,6 +4,8 @@
  * nothing is allocated. */
 #include "http.h"
 
+#include "b64.h"
+
 #include <limits.h>
 #include <string.h>
 
@@ -207,45 +209,6 @@ bool http_header_has_token(const struct http_header *h, const char *tok)
     return false;
 }
 
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
-}
-
-/* b64_decode: standard alphabet, padding optional but only at the end.
- * Writes at most out_max bytes. Returns the decoded length or -1. */
-static long b64_decode(const char *s, size_t n, char *out, size_t out_max)
-{
-    size_t pad = 0;
-
-    while (n > 0 && s[n - 1] == '=' && pad < 2) {
-        n--;
-        pad++;
-    }
-    if (n % 4 == 1 || (pad && (n + pad) % 4 != 0)) return -1;
-    size_t dlen = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    if (dlen > out_max || dlen > LONG_MAX) return -1;
-
-    unsigned acc = 0, bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
-
 /* The decoded credentials must not hold control characters (RFC 7617 2):
  * a NUL would let "admin\0x:pw" compare equal to user "admin". */
 int http_basic_auth(const char *value, size_t value_len, char *out, size_t out_len,
@@ -262,10 +225,10 @@ int http_basic_auth(const char *value, size_t value_len, char *out, size_t out_l
         e--;
     if (e == i || out_len == 0) return -1;
 
-    long dlen = b64_decode(value + i, e - i, out, out_len - 1);
+    int dlen = b64_decode(B64_STD, value + i, e - i, (uint8_t *)out, out_len - 1);
     if (dlen < 0) return -1;
     char *colon = NULL;
-    for (long k = 0; k < dlen; k++) {
+    for (int k = 0; k < dlen; k++) {
         unsigned char ch = (unsigned char)out[k];
         if (ch < 0x20 || ch == 0x7f) return -1;
         if (ch == ':' && !colon) colon = out + k;

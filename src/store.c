@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "b64.h"
 #include "json.h"
 #include "log.h"
 
@@ -194,26 +195,6 @@ static int get_one(struct store *s, sqlite3_stmt *q, void (*fill)(sqlite3_stmt *
 
 /* Random ids and secrets ------------------------------------------------ */
 
-/* b64url: unpadded base64url of in[0..n) into out (4n/3 rounded up, + NUL). */
-static void b64url(const uint8_t *in, size_t n, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        acc = acc << 8 | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = a[acc >> bits & 63];
-        }
-    }
-    if (bits) out[o++] = a[acc << (6 - bits) & 63];
-    out[o] = '\0';
-}
-
 static int random_b64url(char *out, size_t bytes)
 {
     uint8_t raw[32];
@@ -223,7 +204,7 @@ static int random_b64url(char *out, size_t bytes)
         log_error("store: RAND_bytes failed");
         return -EIO;
     }
-    b64url(raw, bytes, out);
+    b64_encode(B64_URL, raw, bytes, out, b64_len(B64_URL, bytes) + 1);
     OPENSSL_cleanse(raw, sizeof(raw));
     return 0;
 }

@@ -1,6 +1,8 @@
 /* ticket: layout, key ring, HMAC signing and verification, base64url. */
 #include "ticket.h"
 
+#include "b64.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <openssl/core_names.h>
@@ -30,72 +32,6 @@ const char *ticket_status_name(enum ticket_status s)
 {
     if ((unsigned)s >= sizeof(status_names) / sizeof(status_names[0])) return "?";
     return status_names[s];
-}
-
-/* ---- base64url ---------------------------------------------------------- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int ticket_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_len)
-{
-    size_t need = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-    if (out_len <= need) return -ENOSPC;
-    char *o = out;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = b64[v >> 18];
-        *o++ = b64[v >> 12 & 63];
-        *o++ = b64[v >> 6 & 63];
-        *o++ = b64[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        *o++ = b64[v >> 18];
-        *o++ = b64[v >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        *o++ = b64[v >> 18];
-        *o++ = b64[v >> 12 & 63];
-        *o++ = b64[v >> 6 & 63];
-    }
-    *o = '\0';
-    return (int)(o - out);
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-int ticket_b64url_decode(const char *in, size_t n, uint8_t *out, size_t out_len)
-{
-    if (n % 4 == 1) return -1;
-    size_t bytes = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    if (bytes > out_len) return -ENOSPC;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0) return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* one text has one encoding: leftover bits must be zero */
-    if (acc != 0) return -1;
-    assert(o == bytes);
-    return (int)o;
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -291,7 +227,7 @@ int ticket_issue(struct ticket_ring *r, struct ticket *t, const struct prefix *p
     pack(t, b);
     mac_run(r->cur.mac, b, SIGNED_BYTES, mac);
     memcpy(b + SIGNED_BYTES, mac, TICKET_MAC_BYTES);
-    int n = ticket_b64url_encode(b, sizeof(b), out, out_len);
+    int n = b64_encode(B64_URL, b, sizeof(b), out, out_len);
     assert(n == TICKET_TEXT_BYTES);
     return n;
 }
@@ -303,7 +239,7 @@ enum ticket_status ticket_verify(struct ticket_ring *r, const char *text, size_t
     uint8_t b[TICKET_BIN_BYTES], mac[32];
     struct ticket t;
     if (len != TICKET_TEXT_BYTES) return TICKET_MALFORMED;
-    if (ticket_b64url_decode(text, len, b, sizeof(b)) != TICKET_BIN_BYTES) return TICKET_MALFORMED;
+    if (b64_decode(B64_URL, text, len, b, sizeof(b)) != TICKET_BIN_BYTES) return TICKET_MALFORMED;
     if (b[0] >> 4 != TICKET_VERSION) return TICKET_MALFORMED;
     unpack(b, &t);
     const struct ticket_key *k = key_for(r, t.epoch);

@@ -143,13 +143,4 @@ enum ticket_status ticket_verify(struct ticket_ring *r, const char *text, size_t
 /* ticket_status_name: a metric label ("ok", "malformed", "bad_signature"...). */
 const char *ticket_status_name(enum ticket_status s);
 
-/* ticket_b64url_encode: <n> bytes into unpadded base64url plus a NUL.
- * Returns the characters written or -ENOSPC. */
-int ticket_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_len);
-
-/* ticket_b64url_decode: strict unpadded base64url: refuses other characters,
- * padding, a length of 1 mod 4 and non-zero unused bits. Returns the bytes
- * written, -1 if invalid, -ENOSPC if out_len is too small. */
-int ticket_b64url_decode(const char *in, size_t n, uint8_t *out, size_t out_len);
-
 #endif

@@ -3,6 +3,8 @@
  * used, and the parser never reads past the caller's length. */
 #include "ws.h"
 
+#include "b64.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,33 +13,8 @@
 #include <string.h>
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Handshake -------------------------------------------------------------- */
-
-/* b64_encode: standard alphabet with padding; out must hold 4 * ceil(n/3)
- * bytes plus the NUL. */
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[v >> 12 & 63];
-        out[o++] = b64_alphabet[v >> 6 & 63];
-        out[o++] = b64_alphabet[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[v >> 12 & 63];
-        out[o++] = i + 1 < n ? b64_alphabet[v >> 6 & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-}
 
 /* key_valid: base64 of exactly 16 bytes is 22 alphabet characters and "=="
  * (RFC 6455 4.1, item 7). The last character carries 2 bits of padding;
@@ -46,7 +23,7 @@ static bool key_valid(const char *k, size_t n)
 {
     if (n != WS_KEY_CHARS || k[22] != '=' || k[23] != '=') return false;
     for (size_t i = 0; i < 22; i++)
-        if (!memchr(b64_alphabet, k[i], 64)) return false;
+        if (!b64_is_char(B64_STD, k[i])) return false;
     return true;
 }
 
@@ -120,8 +97,7 @@ int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_CHARS + 1]
 
     EVP_MD_CTX_free(ctx);
     if (!ok) return -EIO;
-    b64_encode(digest, 20, out);
-    return 0;
+    return b64_encode(B64_STD, digest, 20, out, WS_ACCEPT_CHARS + 1) == WS_ACCEPT_CHARS ? 0 : -EIO;
 }
 
 int ws_handshake_response(const struct http_request *req, char *out, size_t cap)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "json.h"
 #include "pow.h"
 #include "run.h"
@@ -109,7 +110,7 @@ static uint64_t ticket_number(const char *t, int *kind)
     uint8_t bin[TICKET_BIN_BYTES];
     *kind = 0;
     if (strlen(t) != TICKET_TEXT_BYTES ||
-        ticket_b64url_decode(t, TICKET_TEXT_BYTES, bin, sizeof(bin)) != TICKET_BIN_BYTES)
+        b64_decode(B64_URL, t, TICKET_TEXT_BYTES, bin, sizeof(bin)) != TICKET_BIN_BYTES)
         return UINT64_MAX;
     uint64_t n = 0;
     for (int i = 0; i < 8; i++)
@@ -510,7 +511,7 @@ static void forged_ticket(char out[TICKET_TEXT_BYTES + 1])
     bin[1] = 0;
     bin[2] = (uint8_t)(epoch >> 8);
     bin[3] = (uint8_t)epoch;
-    ticket_b64url_encode(bin, sizeof(bin), out, TICKET_TEXT_BYTES + 1);
+    b64_encode(B64_URL, bin, sizeof(bin), out, TICKET_TEXT_BYTES + 1);
 }
 
 static void fc_io(struct loop *loop, struct io *io, uint32_t events)
