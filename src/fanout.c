@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "server.h"
 
 #define IOV_BATCH 64           /* iovecs per writev: 6.4 s of 100 ms pages */
+#define FLAT_BYTES_MAX 65536   /* the shared block of one pass: 15 s at 32 kbit/s */
 #define LISTENER_JUNK_BYTES_MAX 16384 /* a player sends nothing after its request */
 
 /* The page from which <burst_ms> of recent audio starts (the head: none). */
@@ -165,8 +167,14 @@ void fanout_flush(struct conn *c)
         }
         /* Behind the tail with a page part-sent: finish that page first; the
          * next round skips (a half page followed by another is a corrupt
-         * stream). */
-        if (!c->head_only && c->seq >= m->ring.tail) {
+         * stream). A listener at the start of this pass's shared block
+         * takes it whole: one contiguous write, as the floor does. */
+        if (!c->hold && !c->head_only && c->seq == m->flat_seq && c->seq < m->flat_end &&
+            m->flat_end <= m->ring.head && c->seq >= m->ring.tail) {
+            iov[n].iov_base = m->flat;
+            iov[n].iov_len = m->flat_len;
+            n++;
+        } else if (!c->head_only && c->seq >= m->ring.tail) {
             for (uint64_t s = c->seq; s < m->ring.head && n < IOV_BATCH; s++) {
                 struct chunk *ch = ring_get(&m->ring, s);
                 iov[n].iov_base = ch->data;
@@ -231,6 +239,34 @@ leave:
     conn_close(c);
 }
 
+/* Copies the pages published since the last pass into <m>'s shared block
+ * (up to FLAT_BYTES_MAX). A listener that kept up is at flushed_head; one
+ * that fell behind or joined since goes through its own iovecs instead. */
+static void flat_build(struct mount *m)
+{
+    uint64_t s = m->flushed_head < m->ring.tail ? m->ring.tail : m->flushed_head;
+    m->flat_seq = s;
+    m->flat_end = s;
+    m->flat_len = 0;
+    for (; s < m->ring.head; s++) {
+        const struct chunk *ch = ring_get(&m->ring, s);
+        uint32_t len = m->flat_len + ch->len;
+        if (len > FLAT_BYTES_MAX) break;
+        if (len > m->flat_cap) {
+            uint32_t cap = m->flat_cap ? m->flat_cap : 4096;
+            while (cap < len)
+                cap *= 2;
+            uint8_t *p = realloc(m->flat, cap);
+            if (!p) break; /* listeners take the iovec path */
+            m->flat = p;
+            m->flat_cap = cap;
+        }
+        memcpy(m->flat + m->flat_len, ch->data, ch->len);
+        m->flat_len = len;
+        m->flat_end = s + 1;
+    }
+}
+
 void fanout_tick(struct server *srv)
 {
     uint64_t now = loop_now_ms(srv->loop);
@@ -238,6 +274,7 @@ void fanout_tick(struct server *srv)
         struct mount *m = srv->mounts[i];
         bool dirty = m->dirty;
         m->dirty = false;
+        if (dirty) flat_build(m);
         struct conn *next;
         for (struct conn *c = m->listeners.head; c; c = next) {
             next = c->next;
@@ -250,5 +287,6 @@ void fanout_tick(struct server *srv)
             }
             if (dirty) fanout_flush(c);
         }
+        if (dirty) m->flushed_head = m->ring.head;
     }
 }

@@ -88,6 +88,7 @@ struct mount *mount_get(struct server *srv, const char *name)
 void mount_free(struct mount *m)
 {
     ring_destroy(&m->ring);
+    free(m->flat);
     if (m->prelude) chunk_unref(m->prelude);
     free(m);
 }
@@ -148,7 +149,11 @@ int mount_relay_page(struct mount *m, uint64_t seq, uint64_t granule, uint64_t b
     c->born_us = born_us;
     /* A gap (this node joined late or lost its link) restarts the window:
      * cursors before it skip ahead as slow listeners would. */
-    if (seq != m->ring.head) ring_restart(&m->ring, seq);
+    if (seq != m->ring.head) {
+        ring_restart(&m->ring, seq);
+        m->flat_end = m->flat_seq; /* its pages may come again with other bytes */
+        m->flushed_head = seq;
+    }
     ring_push(&m->ring, c);
     m->pages++;
     m->dirty = true;

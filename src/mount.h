@@ -37,6 +37,12 @@ struct mount {
     uint64_t orphan_since_ms; /* when the last source left (0: has one) */
     struct conn_list listeners;
     bool dirty; /* pages published since the last flush pass */
+    /* The pages published since the last pass, copied once into one block,
+     * so a listener that kept up gets them in one contiguous write: pages
+     * [flat_seq, flat_end), flat_len bytes (fanout_tick). */
+    uint8_t *flat;
+    uint32_t flat_len, flat_cap;
+    uint64_t flat_seq, flat_end, flushed_head;
 
     /* packaging */
     uint32_t serial;
