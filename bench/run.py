@@ -16,7 +16,8 @@ Steady mode (default), for each N and each target:
   bench/reader (counts bytes, verifies nothing) listeners side by side, and
   the ratio of the two clients' CPU per listener-second over one window
   (storm's goal: within 1.3x).
-Flash mode (--flash N): N simultaneous joins (storm --arrival burst), share
+Flash mode (--flash N [--flash-arrival ramp:5s]): N joins, all at once
+(storm --arrival burst, the default) or spread over a ramp, share
 with audio within 1 s / 5 s / 60 s, TTFA p50/p99/max, storm's issue lag.
 
 Python 3 stdlib only. Everything on 127.0.0.0/8; every wait is bounded; every
@@ -599,7 +600,7 @@ def flash(cfg, target, n):
     try:
         time.sleep(2)
         c0, t0 = cpu_s(target.proc.pid), time.monotonic()
-        st = Storm(cfg, target, n, "burst", cfg.flash_timeout, target.dir)
+        st = Storm(cfg, target, n, cfg.flash_arrival, cfg.flash_timeout, target.dir)
         q = 0.0
         # Ends when every join has audio or failed (from the live line), or
         # when storm's own --duration (the flash timeout) is up.
@@ -690,8 +691,8 @@ def print_steady(n, rows, cfg):
             print(f"warning: {r['label']}: {w}")
 
 
-def print_flash(n, rows):
-    print(f"\n== flash crowd: {n} simultaneous joins (podium storm --arrival burst) ==")
+def print_flash(n, rows, arrival):
+    print(f"\n== flash crowd: {n} joins (podium storm --arrival {arrival}) ==")
     hdr = (f"{'target':<12} {'cadence':<10} {'audio':>6} {'<=1s':>7} {'<=5s':>7} {'<=60s':>7} "
            f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'failed':>6} {'pending':>7} "
            f"{'errors':>6} {'issue p99':>9} {'wall s':>6} {'server%':>8}")
@@ -736,9 +737,11 @@ def main():
     ap.add_argument("--listeners", default="1000,5000,15000", help="comma list of N")
     ap.add_argument("--duration", type=float, default=30, help="steady window, seconds")
     ap.add_argument("--only", default="podium,icecast,floor", help="targets to run")
-    ap.add_argument("--cadence-ms", default="100,500",
+    ap.add_argument("--cadence-ms", default="500,1000",
                     help="floor cadence / podium flush_ms list (icecast has none)")
     ap.add_argument("--flash", type=int, default=0, help="flash-crowd mode with N joins")
+    ap.add_argument("--flash-arrival", default="burst",
+                    help="storm --arrival for flash mode: burst (all at once) or ramp:5s")
     ap.add_argument("--flash-timeout", type=float, default=62,
                     help="flash run ends when all have audio or after this many seconds")
     ap.add_argument("--ramp-rate", type=float, default=2000, help="joins per second (steady)")
@@ -812,7 +815,7 @@ def main():
                 rows.append(client_ratio(cfg, t, n))
                 time.sleep(1)
         results.extend(rows)
-        print_flash(n, rows) if cfg.flash else print_steady(n, rows, cfg)
+        print_flash(n, rows, cfg.flash_arrival) if cfg.flash else print_steady(n, rows, cfg)
         sys.stdout.flush()
     if cfg.json:
         with open(cfg.json, "w") as f:
