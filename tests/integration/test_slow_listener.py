@@ -1,5 +1,6 @@
 """A listener that never reads, and one that reads too slowly, do not slow
-the others or the source; they are skipped ahead or dropped, and counted."""
+the others or the source; they are skipped ahead or dropped, and counted.
+One that stops reading holds a bounded amount of the server's kernel memory."""
 import socket
 import sys
 import threading
@@ -71,5 +72,47 @@ def test_slow_listeners_do_not_slow_others():
             src.wait()
 
 
+def server_queue_bytes(server_port, client_port):
+    """Bytes the server's socket to <client_port> has written and not had
+    acknowledged, sent or not (tx_queue in /proc/net/tcp); None if absent."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) == client_port):
+                return int(fields[4].split(":")[0], 16)
+    return None
+
+
+def test_a_stalled_listener_holds_bounded_kernel_memory():
+    # With the low-water mark the server stops writing to a listener that
+    # stopped reading once ~16 KiB wait unsent; without it, the socket's send
+    # buffer (32 KiB, doubled by the kernel) fills with seconds of audio.
+    lowat = 16384
+    seen = {}
+    for setting in (lowat, 0):
+        conf = {"listener_notsent_lowat_bytes": setting, "write_stall_ms": 60000,
+                "flush_ms": 100}
+        with Podium(config=conf) as srv:
+            src = ffmpeg_source(srv.port, "s", page_ms=100)
+            try:
+                wait_mount(srv, "s")
+                stalled = [Listener(srv.port, "s", rcvbuf=2048, read=False) for _ in range(3)]
+                # 2 s of burst, then 4 KB/s: ~45 KB offered to each in 9 s
+                time.sleep(9)
+                seen[setting] = [server_queue_bytes(srv.port, l.s.getsockname()[1])
+                                 for l in stalled]
+                for l in stalled:
+                    l.close()
+            finally:
+                src.kill()
+                src.wait()
+    assert all(q is not None for q in seen[lowat] + seen[0]), seen
+    assert max(seen[lowat]) <= lowat + 4096, seen
+    assert min(seen[0]) > lowat + 8192, seen
+
+
 if __name__ == "__main__":
-    sys.exit(run([test_slow_listeners_do_not_slow_others]))
+    sys.exit(run([test_slow_listeners_do_not_slow_others,
+                  test_a_stalled_listener_holds_bounded_kernel_memory]))
