@@ -10,14 +10,16 @@
  *   mixer [--spaces 100] [--speakers 4] [--talking K] [--quiet send|none]
  *         [--seconds 10] [--speaker-app voip|audio]
  *         [--program-complexity C] [--return-complexity C] [--bitrate BPS]
- *         [--realtime] [--rt-priority P]
+ *         [--realtime] [--rt-priority P] [--threads N]
  *
- * Default (simulated): one thread runs seconds * 50 ticks back to back and
+ * Default (simulated): each of N threads (--threads, default 1) runs its
+ * share of the spaces (round robin) for seconds * 50 ticks back to back and
  * reads its own CPU clock: CPU-us per tick, per space-tick, per
  * speaker-tick, and the share of one core that mixing in real time would
- * take. --realtime: the same spaces on mixthread, on the real 20 ms clock,
- * fed by this thread as the network loop would: deadline misses, skipped
- * ticks, tick work, and the mix thread's own CPU share.
+ * take. --realtime: the same spaces on N mixthreads (round robin), on the
+ * real 20 ms clock, fed by this one thread as the network loop would: per
+ * thread and in total, deadline misses, skipped ticks, tick work, and the
+ * mix threads' own CPU as a share of one core. Exit 3 on any miss.
  *
  * Before the run, the libopus floor: what one decode and one encode of these
  * packets cost on this machine, so the mixer's own overhead shows.
@@ -26,6 +28,7 @@
 #include <math.h>
 #include <opus.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,7 @@
 #define LOOP_FRAMES 100 /* 2 s of each voice, sent round and round */
 #define SPEAKERS_MAX MIXER_SPEAKERS_MAX
 #define SPACES_MAX 4096
+#define THREADS_MAX 64
 
 struct voice {
     uint8_t pkt[LOOP_FRAMES][512];
@@ -56,6 +60,7 @@ struct opts {
     int program_complexity, return_complexity; /* -1: mixer default */
     uint32_t bitrate_bps;
     int rt_priority;
+    unsigned threads;
 };
 
 static struct voice voices[SPEAKERS_MAX];
@@ -162,7 +167,8 @@ static void usage(void)
     fprintf(stderr, "usage: mixer [--spaces N] [--speakers K] [--talking T] [--quiet send|none]\n"
                     "             [--seconds S] [--speaker-app voip|audio]\n"
                     "             [--program-complexity C] [--return-complexity C]\n"
-                    "             [--bitrate BPS] [--realtime] [--rt-priority P]\n");
+                    "             [--bitrate BPS] [--realtime] [--rt-priority P]\n"
+                    "             [--threads N]\n");
     exit(2);
 }
 
@@ -182,6 +188,7 @@ static void parse(int argc, char **argv, struct opts *o)
     o->speakers = 4;
     o->talking = ~0u;
     o->seconds = 10;
+    o->threads = 1;
     o->quiet_send = true;
     o->speaker_app = OPUS_APPLICATION_VOIP;
     o->program_complexity = o->return_complexity = -1;
@@ -209,6 +216,8 @@ static void parse(int argc, char **argv, struct opts *o)
             o->bitrate_bps = number(v, 6000, 256000);
         else if (!strcmp(a, "--rt-priority"))
             o->rt_priority = (int)number(v, 0, 99);
+        else if (!strcmp(a, "--threads"))
+            o->threads = number(v, 1, THREADS_MAX);
         else if (!strcmp(a, "--quiet") && (!strcmp(v, "send") || !strcmp(v, "none")))
             o->quiet_send = !strcmp(v, "send");
         else if (!strcmp(a, "--speaker-app") && (!strcmp(v, "voip") || !strcmp(v, "audio")))
@@ -217,61 +226,124 @@ static void parse(int argc, char **argv, struct opts *o)
             usage();
     }
     if (o->talking > o->speakers) o->talking = o->speakers;
+    if (o->threads > o->spaces) o->threads = o->spaces;
 }
 
-/* Simulated: all ticks back to back on this thread. */
-static int run_simulated(const struct opts *o, const struct mixer_config *mc)
+/* Simulated: one thread's share of the spaces (index <first>, then every
+ * <step>-th), all ticks back to back. */
+struct sim {
+    const struct opts *o;
+    const struct mixer_config *mc;
+    unsigned first, step, nspaces;
+    int rc;
+    uint64_t busy_us, returns_encoded, returns_silent, program_bytes;
+    struct mixer_stats sum;
+};
+
+static void *sim_run(void *arg)
 {
-    struct mixer **m = calloc(o->spaces, sizeof(*m));
-    for (unsigned s = 0; s < o->spaces; s++) {
-        m[s] = mixer_new(mc);
-        if (!m[s]) return 1;
+    struct sim *w = arg;
+    const struct opts *o = w->o;
+    struct mixer **m = calloc(w->nspaces, sizeof(*m));
+    w->rc = 1;
+    if (!m) return NULL;
+    unsigned made = 0;
+    for (; made < w->nspaces; made++) {
+        m[made] = mixer_new(w->mc);
+        if (!m[made]) goto out_free;
         for (unsigned k = 0; k < o->speakers; k++)
-            if (mixer_add(m[s], k) < 0) return 1;
+            if (mixer_add(m[made], k) < 0) {
+                made++;
+                goto out_free;
+            }
     }
     unsigned ticks = o->seconds * 50;
-    uint64_t t0_us = clock_mono_us(), returns_encoded = 0, returns_silent = 0, program_bytes = 0;
-    uint64_t warm = 0;
+    uint64_t t0_us = clock_mono_us(), warm = 0;
     for (unsigned t = 0; t < ticks; t++) {
         /* The first 0.2 s fill the jitter buffers: not counted. */
         if (t == 10) warm = cpu_us();
         uint64_t now = t0_us + (uint64_t)t * 20000;
-        for (unsigned s = 0; s < o->spaces; s++) {
+        for (unsigned j = 0; j < w->nspaces; j++) {
+            unsigned s = w->first + j * w->step; /* the space's index over all threads */
             for (unsigned k = 0; k < o->speakers; k++) {
                 const struct voice *v = voice_of(o, k);
                 if (!v) continue;
                 unsigned f = (t + s * 7) % LOOP_FRAMES; /* spaces not in lockstep */
-                mixer_push(m[s], k, (uint16_t)t, t * FRAME, v->pkt[f], v->len[f], now - 5000);
+                mixer_push(m[j], k, (uint16_t)t, t * FRAME, v->pkt[f], v->len[f], now - 5000);
             }
             struct mixer_out out;
-            mixer_tick(m[s], now, &out);
+            mixer_tick(m[j], now, &out);
             if (t >= 10) {
-                program_bytes += out.program_len;
+                w->program_bytes += out.program_len;
                 for (unsigned r = 0; r < out.returns; r++) {
-                    returns_encoded += !out.ret[r].shared && !out.ret[r].silent;
-                    returns_silent += out.ret[r].silent;
+                    w->returns_encoded += !out.ret[r].shared && !out.ret[r].silent;
+                    w->returns_silent += out.ret[r].silent;
                 }
             }
         }
     }
-    uint64_t busy = cpu_us() - warm;
-    unsigned counted = ticks - 10;
+    w->busy_us = cpu_us() - warm;
+    for (unsigned j = 0; j < w->nspaces; j++) {
+        struct mixer_stats st;
+        mixer_stats(m[j], &st);
+        w->sum.bad_payload += st.bad_payload;
+        w->sum.concealed += st.concealed;
+        w->sum.encode_errors += st.encode_errors;
+    }
+    w->rc = 0;
+out_free:
+    for (unsigned j = 0; j < made; j++)
+        mixer_free(m[j]);
+    free(m);
+    return NULL;
+}
+
+static int run_simulated(const struct opts *o, const struct mixer_config *mc)
+{
+    static struct sim w[THREADS_MAX];
+    pthread_t th[THREADS_MAX];
+    unsigned n = o->threads, started = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        w[i] = (struct sim){.o = o, .mc = mc, .first = i, .step = n};
+        w[i].nspaces = (o->spaces - i + n - 1) / n;
+    }
+    for (; started < n; started++)
+        if (pthread_create(&th[started], NULL, sim_run, &w[started])) {
+            perror("pthread_create");
+            rc = 1;
+            break;
+        }
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (rc) return rc;
+    unsigned counted = o->seconds * 50 - 10;
+    uint64_t busy = 0, returns_encoded = 0, returns_silent = 0, program_bytes = 0;
+    struct mixer_stats sum = {0};
+    for (unsigned i = 0; i < n; i++) {
+        if (w[i].rc) return w[i].rc;
+        busy += w[i].busy_us;
+        returns_encoded += w[i].returns_encoded;
+        returns_silent += w[i].returns_silent;
+        program_bytes += w[i].program_bytes;
+        sum.bad_payload += w[i].sum.bad_payload;
+        sum.concealed += w[i].sum.concealed;
+        sum.encode_errors += w[i].sum.encode_errors;
+    }
     double per_tick = (double)busy / counted;
     double per_space = per_tick / o->spaces;
     double per_speaker = o->speakers ? per_tick / (o->spaces * o->speakers) : 0;
-    struct mixer_stats st, sum = {0};
-    for (unsigned s = 0; s < o->spaces; s++) {
-        mixer_stats(m[s], &st);
-        sum.bad_payload += st.bad_payload;
-        sum.concealed += st.concealed;
-        sum.clip_prevented += st.clip_prevented;
-        sum.encode_errors += st.encode_errors;
-    }
-    printf("simulated: %u spaces x %u speakers (%u talking, quiet ones %s), %u ticks of 20 ms\n",
+    printf("simulated: %u spaces x %u speakers (%u talking, quiet ones %s), %u ticks of 20 ms, "
+           "%u thread%s\n",
            o->spaces, o->speakers, o->talking, o->quiet_send ? "send silence" : "send nothing",
-           counted);
-    printf("  CPU per tick        %10.1f us  (%.1f%% of one core in real time)\n", per_tick,
-           100.0 * per_tick / 20000);
+           counted, n, n == 1 ? "" : "s");
+    if (n > 1)
+        for (unsigned i = 0; i < n; i++)
+            printf("  thread %u: %u spaces, CPU per tick %.1f us (%.1f%% of one core)\n", i,
+                   w[i].nspaces, (double)w[i].busy_us / counted,
+                   100.0 * w[i].busy_us / counted / 20000);
+    printf("  CPU per tick        %10.1f us  (%.1f%% of one core in real time%s)\n", per_tick,
+           100.0 * per_tick / 20000, n > 1 ? ", all threads" : "");
     printf("  CPU per space-tick  %10.1f us\n", per_space);
     printf("  CPU per speaker-tick%10.1f us\n", per_speaker);
     printf("  returns per space-tick: %.2f encoded, %.2f silent; program %.1f kbit/s\n",
@@ -282,37 +354,55 @@ static int run_simulated(const struct opts *o, const struct mixer_config *mc)
     printf("  bad payloads %llu, concealed %llu, encode errors %llu\n",
            (unsigned long long)sum.bad_payload, (unsigned long long)sum.concealed,
            (unsigned long long)sum.encode_errors);
-    for (unsigned s = 0; s < o->spaces; s++)
-        mixer_free(m[s]);
-    free(m);
     return 0;
 }
 
-/* Real time: mixthread on the real clock; this thread is the network loop. */
+static void print_thread(const char *label, const struct mixthread_stats *x, uint64_t cpu,
+                         uint64_t elapsed_us)
+{
+    printf("  %s: ticks %llu, deadline misses %llu (late starts %llu, overruns %llu), "
+           "skipped %llu\n",
+           label, (unsigned long long)x->ticks, (unsigned long long)x->deadline_misses,
+           (unsigned long long)x->late_starts, (unsigned long long)x->overruns,
+           (unsigned long long)x->skipped_ticks);
+    printf("    tick work mean %.0f us, max %llu us; CPU %.1f%% of one core\n",
+           x->ticks ? (double)x->work_us_total / x->ticks : 0.0, (unsigned long long)x->work_us_max,
+           100.0 * cpu / elapsed_us);
+}
+
+/* Real time: N mixthreads on the real clock, the spaces dealt round robin;
+ * this one thread is the network loop feeding them all. */
 static int run_realtime(const struct opts *o, const struct mixer_config *mc)
 {
+    unsigned n = o->threads;
+    struct mixthread *mt[THREADS_MAX] = {0};
     struct mixthread_config tc;
     mixthread_config_default(&tc);
-    tc.spaces_max = o->spaces;
+    tc.spaces_max = (o->spaces + n - 1) / n;
     tc.rt_priority = o->rt_priority;
     tc.stats_ticks = 0;
-    struct mixthread *mt = mixthread_new(&tc);
-    if (!mt) {
-        perror("mixthread_new");
-        return 1;
-    }
+    int rc = 1;
     struct mixthread_space **sp = calloc(o->spaces, sizeof(*sp));
+    if (!sp) return 1;
+    for (unsigned i = 0; i < n; i++) {
+        mt[i] = mixthread_new(&tc);
+        if (!mt[i]) {
+            perror("mixthread_new");
+            goto out_free;
+        }
+    }
     for (unsigned s = 0; s < o->spaces; s++) {
-        sp[s] = mixthread_space_add(mt, s, mc);
+        sp[s] = mixthread_space_add(mt[s % n], s, mc);
         if (!sp[s]) {
             perror("mixthread_space_add");
-            return 1;
+            goto out_free;
         }
         for (unsigned k = 0; k < o->speakers; k++)
-            mixthread_speaker_add(mt, sp[s], k);
+            mixthread_speaker_add(mt[s % n], sp[s], k);
     }
-    if (mixthread_start(mt) < 0) return 1;
-    uint64_t t0 = clock_mono_us(), outputs = 0, bytes = 0, push_fail = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (mixthread_start(mt[i]) < 0) goto out_free;
+    uint64_t t0 = clock_mono_us(), outputs = 0, push_fail = 0;
     unsigned ticks = o->seconds * 50;
     for (unsigned t = 0; t < ticks; t++) {
         uint64_t due = t0 + (uint64_t)t * 20000;
@@ -320,16 +410,18 @@ static int run_realtime(const struct opts *o, const struct mixer_config *mc)
         for (;;) {
             uint64_t now = clock_mono_us();
             if (now >= due) break;
-            struct pollfd p = {mixthread_fd(mt), POLLIN, 0};
+            struct pollfd p[THREADS_MAX];
+            for (unsigned i = 0; i < n; i++)
+                p[i] = (struct pollfd){mixthread_fd(mt[i]), POLLIN, 0};
             int ms = (int)((due - now + 999) / 1000);
-            if (poll(&p, 1, ms) > 0) {
+            if (poll(p, n, ms) <= 0) continue;
+            for (unsigned i = 0; i < n; i++) {
+                if (!(p[i].revents & POLLIN)) continue;
                 uint64_t v;
-                (void)!read(mixthread_fd(mt), &v, sizeof(v));
+                (void)!read(mixthread_fd(mt[i]), &v, sizeof(v));
                 struct mixthread_out out;
-                while (mixthread_next(mt, &out) == 1) {
+                while (mixthread_next(mt[i], &out) == 1)
                     outputs++;
-                    bytes += out.mix.program_len;
-                }
             }
         }
         uint64_t now = clock_mono_us();
@@ -338,34 +430,50 @@ static int run_realtime(const struct opts *o, const struct mixer_config *mc)
                 const struct voice *v = voice_of(o, k);
                 if (!v) continue;
                 unsigned f = (t + s * 7) % LOOP_FRAMES;
-                if (mixthread_push(mt, sp[s], k, (uint16_t)t, t * FRAME, v->pkt[f], v->len[f],
-                                   now) < 0)
+                if (mixthread_push(mt[s % n], sp[s], k, (uint16_t)t, t * FRAME, v->pkt[f],
+                                   v->len[f], now) < 0)
                     push_fail++;
             }
         }
     }
     uint64_t elapsed = clock_mono_us() - t0;
-    uint64_t cpu = mixthread_thread_cpu_us(mt);
-    mixthread_stop(mt);
-    struct mixthread_stats st;
-    mixthread_stats(mt, &st);
+    struct mixthread_stats st[THREADS_MAX], all = {0};
+    uint64_t cpu[THREADS_MAX], cpu_all = 0;
+    unsigned realtime = 0;
+    for (unsigned i = 0; i < n; i++) {
+        cpu[i] = mixthread_thread_cpu_us(mt[i]);
+        mixthread_stop(mt[i]);
+        mixthread_stats(mt[i], &st[i]);
+        cpu_all += cpu[i];
+        realtime += st[i].realtime;
+        all.ticks += st[i].ticks;
+        all.deadline_misses += st[i].deadline_misses;
+        all.late_starts += st[i].late_starts;
+        all.overruns += st[i].overruns;
+        all.skipped_ticks += st[i].skipped_ticks;
+        all.work_us_total += st[i].work_us_total;
+        if (st[i].work_us_max > all.work_us_max) all.work_us_max = st[i].work_us_max;
+        all.out_drops += st[i].out_drops;
+    }
     printf("realtime: %u spaces x %u speakers (%u talking, quiet ones %s), %.1f s, "
-           "SCHED_FIFO %s\n",
+           "%u thread%s, SCHED_FIFO %u of %u\n",
            o->spaces, o->speakers, o->talking, o->quiet_send ? "send silence" : "send nothing",
-           elapsed / 1e6, st.realtime ? "yes" : "no");
-    printf("  ticks %llu, deadline misses %llu (late starts %llu, overruns %llu), skipped %llu\n",
-           (unsigned long long)st.ticks, (unsigned long long)st.deadline_misses,
-           (unsigned long long)st.late_starts, (unsigned long long)st.overruns,
-           (unsigned long long)st.skipped_ticks);
-    printf("  tick work mean %.0f us, max %llu us; mix thread CPU %.1f%% of one core\n",
-           st.ticks ? (double)st.work_us_total / st.ticks : 0.0, (unsigned long long)st.work_us_max,
-           100.0 * cpu / elapsed);
+           elapsed / 1e6, n, n == 1 ? "" : "s", realtime, n);
+    for (unsigned i = 0; i < n; i++) {
+        char label[48];
+        snprintf(label, sizeof(label), "thread %u (%u spaces)", i, (o->spaces - i + n - 1) / n);
+        print_thread(label, &st[i], cpu[i], elapsed);
+    }
+    if (n > 1) print_thread("all threads", &all, cpu_all, elapsed);
     printf("  space ticks delivered %llu, dropped %llu; packets refused %llu\n",
-           (unsigned long long)outputs, (unsigned long long)st.out_drops,
+           (unsigned long long)outputs, (unsigned long long)all.out_drops,
            (unsigned long long)push_fail);
-    mixthread_free(mt);
+    rc = all.deadline_misses ? 3 : 0;
+out_free:
+    for (unsigned i = 0; i < n; i++)
+        mixthread_free(mt[i]);
     free(sp);
-    return st.deadline_misses ? 3 : 0;
+    return rc;
 }
 
 int main(int argc, char **argv)

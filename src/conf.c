@@ -73,6 +73,12 @@ static const struct conf_key keys[] = {
     K(stage_grace_ms, CONF_U32, "120000", 1000, 3600000,
       "a speaker (or the host) who comes back within this keeps the slot (the space)"),
     K(mix_bitrate_bps, CONF_U32, "32000", 6000, 256000, "bitrate of a space's program mix"),
+    K(mix_threads, CONF_U32, "0", 0, 64,
+      "mix threads; a new space goes to the one with the fewest (0: one per online CPU, "
+      "at most 8)"),
+    K(mix_rt_priority, CONF_U32, "10", 0, 99,
+      "SCHED_FIFO priority of the mix threads (0: do not ask; refused: logged, they run "
+      "at normal priority)"),
 
     /* The gate (docs/internals/gate.md, docs/operations.md "The gate"). */
     K(gate_secret, CONF_STR, "", 0, 0,

@@ -59,6 +59,8 @@ struct conf {
     /* spaces */
     uint32_t stage_grace_ms;
     uint32_t mix_bitrate_bps;
+    uint32_t mix_threads;
+    uint32_t mix_rt_priority;
 
     /* the gate: tickets */
     char gate_secret[CONF_STR_MAX];

@@ -218,12 +218,17 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
         one(&b, "podium_mix_deadline_misses_total", "counter",
             "Mix ticks that started late or overran their 20 ms.", ms.deadline_misses);
         one(&b, "podium_mix_skipped_ticks_total", "counter",
-            "Mix ticks skipped because the mix thread fell a whole period behind.",
+            "Mix ticks skipped because a mix thread fell a whole period behind.",
             ms.skipped_ticks);
         one(&b, "podium_mix_input_drops_total", "counter",
-            "Speaker packets the mix thread's queues refused.", ms.in_drops);
-        one(&b, "podium_mix_work_seconds_total", "counter", "Time the mix thread spent mixing.",
+            "Speaker packets the mix threads' queues refused.", ms.in_drops);
+        one(&b, "podium_mix_work_seconds_total", "counter", "Time the mix threads spent mixing.",
             ms.work_us / 1000000);
+        one(&b, "podium_mix_threads", "gauge", "Mix threads running (spaces are spread over them).",
+            ms.threads);
+        one(&b, "podium_mix_realtime_threads", "gauge",
+            "Mix threads running at SCHED_FIFO priority (mix_rt_priority granted).",
+            ms.realtime_threads);
     }
     one(&b, "podium_ring_bytes", "gauge", "Bytes held in published chunks.", chunk_live_bytes);
     one(&b, "podium_uptime_seconds", "gauge", "Seconds since start.",

@@ -456,11 +456,6 @@ static uint64_t thread_cpu_us(void)
 static void *thread_main(void *arg)
 {
     struct mixthread *mt = arg;
-    if (mt->cfg.rt_priority > 0) {
-        struct sched_param prio = {.sched_priority = mt->cfg.rt_priority};
-        if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &prio) == 0)
-            atomic_store(&mt->realtime, true);
-    }
     uint64_t next = clock_mono_us() + MIXTHREAD_TICK_US;
     while (!atomic_load_explicit(&mt->stop, memory_order_relaxed)) {
         sleep_until_us(next);
@@ -496,9 +491,17 @@ int mixthread_start(struct mixthread *mt)
 {
     if (mt->running) return -EALREADY;
     atomic_store(&mt->stop, false);
+    atomic_store(&mt->realtime, false);
     int rc = pthread_create(&mt->thread, NULL, thread_main, mt);
     if (rc) return -rc;
     mt->running = true;
+    /* Asked from here rather than by the thread itself, so the caller
+     * knows the answer on return; the first tick is a period away. */
+    if (mt->cfg.rt_priority > 0) {
+        struct sched_param prio = {.sched_priority = mt->cfg.rt_priority};
+        if (pthread_setschedparam(mt->thread, SCHED_FIFO, &prio) == 0)
+            atomic_store(&mt->realtime, true);
+    }
     return 0;
 }
 
@@ -754,4 +757,18 @@ void mixthread_stats(const struct mixthread *mt, struct mixthread_stats *out)
 uint64_t mixthread_thread_cpu_us(const struct mixthread *mt)
 {
     return get(&mt->cpu_us);
+}
+
+uint32_t mixthread_space_count(const struct mixthread *mt)
+{
+    return mt->spaces_added;
+}
+
+unsigned mixthread_least_loaded(struct mixthread *const *mts, unsigned n)
+{
+    assert(n > 0);
+    unsigned best = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (mts[i]->spaces_added < mts[best]->spaces_added) best = i;
+    return best;
 }

@@ -1,6 +1,6 @@
 /* mixthread: the real-time thread that ticks every space's mixer.
  *
- *   loop thread                              mix thread (one, 20 ms clock)
+ *   loop thread                              mix thread (20 ms clock)
  *   -----------                              -----------------------------
  *   mixthread_space_add ---- control queue --> adopts the space
  *   mixthread_space_remove -/                  and hands it back ---+
@@ -27,6 +27,11 @@
  * a deadline miss. When a whole period or more has passed, the thread
  * skips those ticks (counted) instead of running them back to back.
  *
+ * Several mixthreads share nothing: each has its own queues, eventfd and
+ * spaces, and a space belongs to one for its life. The server runs one
+ * per core (mix_threads) and puts each new space on the one with the
+ * fewest (mixthread_least_loaded).
+ *
  * Times given to mixthread_push (arrival_us) are CLOCK_MONOTONIC
  * microseconds, as clock_mono_us() and loop_now_us() return.
  *
@@ -52,7 +57,8 @@ struct mixthread_config {
     uint32_t stats_ticks;         /* per-space stats every this many ticks, 0 never;
                                      default 50 (1 s) */
     int rt_priority;              /* SCHED_FIFO priority to ask for, 0: do not;
-                                     default 0 (refusal is counted, not fatal) */
+                                     default 0 (refusal is reported in
+                                     mixthread_stats.realtime, not fatal) */
 };
 
 void mixthread_config_default(struct mixthread_config *cfg);
@@ -96,7 +102,9 @@ struct mixthread_space;
 struct mixthread *mixthread_new(const struct mixthread_config *cfg);
 
 /* mixthread_start: starts the thread; the first tick is one period from
- * now. 0 or -errno. */
+ * now. 0 or -errno. With cfg.rt_priority > 0 the thread is SCHED_FIFO on
+ * return when the system allowed it: mixthread_stats says (realtime); a
+ * refusal is not an error. */
 int mixthread_start(struct mixthread *mt);
 
 /* mixthread_stop: stops and joins the thread (within one period). Spaces
@@ -149,5 +157,15 @@ void mixthread_stats(const struct mixthread *mt, struct mixthread_stats *out);
 /* mixthread_thread_cpu_us: CPU time the mix thread has used, or 0 when it
  * has not run. */
 uint64_t mixthread_thread_cpu_us(const struct mixthread *mt);
+
+/* mixthread_space_count: spaces added and not removed (the loop thread's
+ * count, exact at once; mixthread_stats.spaces follows a tick later). */
+uint32_t mixthread_space_count(const struct mixthread *mt);
+
+/* mixthread_least_loaded: where a new space goes among <n> (> 0) threads:
+ * the index of the one with the fewest spaces, the lowest index on a tie.
+ * Spaces of one thread share its 20 ms; spread, a stalled or slow core
+ * holds back only its own share. */
+unsigned mixthread_least_loaded(struct mixthread *const *mts, unsigned n);
 
 #endif

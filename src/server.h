@@ -60,7 +60,7 @@ struct server {
 
     struct testsig *testsig;
     struct store *store;       /* ORIGIN, SINGLE: spaces and recordings */
-    struct space_sys *spaces;  /* ORIGIN, SINGLE: live spaces and the mix thread */
+    struct space_sys *spaces;  /* ORIGIN, SINGLE: live spaces and the mix threads */
     struct io rtp_io;          /* ORIGIN, SINGLE: RTP/Opus into spaces */
     uint16_t rtp_port;
     struct gate *gate; /* admission layers (gate.c) */

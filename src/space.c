@@ -31,6 +31,8 @@
 #define SPACE_HANDS_MAX 64        /* raised hands kept per space */
 #define SPACE_ENDED_CLOSE_MS 1500 /* listeners of an ended space get this much more, then FIN */
 
+#define SPACE_MIX_THREADS_AUTO_MAX 8 /* mix_threads = 0: one per online CPU, up to this */
+
 struct pace_pkt {
     uint16_t len;
     uint8_t data[MIXER_PACKET_BYTES_MAX];
@@ -57,6 +59,7 @@ struct space_rt {
     char id[STORE_ID_CHARS + 1];
     uint32_t num; /* the mix thread's id for it */
     struct server *srv;
+    struct mixthread *mt; /* the thread that mixes it, for its whole life */
     struct mixthread_space *mts;
     struct mount *mount;
     struct recording *rec;
@@ -89,8 +92,9 @@ struct rtp_route {
 struct space_sys {
     struct rtp_route routes[SPACE_RTP_ROUTES_MAX];
     uint32_t routes_len;
-    struct mixthread *mt;
-    struct io mix_io;
+    struct mixthread **mt; /* mt_len threads, each watched by its mix_io[i] */
+    struct io *mix_io;
+    uint32_t mt_len;
     struct timer pace_timer;
     struct space_rt **rt;
     uint32_t len;
@@ -189,13 +193,14 @@ static void on_tick(struct server *srv, const struct mixthread_out *o)
 static void on_mix_output(struct loop *loop, struct io *io, uint32_t events)
 {
     struct server *srv = io->data;
+    struct mixthread *mt = srv->spaces->mt[io - srv->spaces->mix_io];
     uint64_t v;
     struct mixthread_out o;
     /* Clear the eventfd first, so output queued while draining wakes us
      * again; EAGAIN (nothing new) changes nothing: drain anyway. */
     ssize_t n = read(io->fd, &v, sizeof(v));
     (void)n;
-    while (mixthread_next(srv->spaces->mt, &o) == 1)
+    while (mixthread_next(mt, &o) == 1)
         if (o.kind == MIXTHREAD_OUT_TICK) on_tick(srv, &o);
 }
 
@@ -243,10 +248,11 @@ static struct space_rt *rt_start(struct server *srv, const struct store_space *r
     sp->srv = srv;
     sp->num = ++ss->next_num;
     sp->next_speaker_num = 1;
-    sp->mts = mixthread_space_add(ss->mt, sp->num, &ss->mcfg);
+    sp->mt = ss->mt[mixthread_least_loaded(ss->mt, ss->mt_len)];
+    sp->mts = mixthread_space_add(sp->mt, sp->num, &ss->mcfg);
     sp->mount = mount_get(srv, sp->id);
     if (!sp->mts || !sp->mount) {
-        if (sp->mts) mixthread_space_remove(ss->mt, sp->mts);
+        if (sp->mts) mixthread_space_remove(sp->mt, sp->mts);
         free(sp);
         return NULL;
     }
@@ -305,7 +311,7 @@ static void rt_stop(struct space_rt *sp, const char *why)
     while (sp->peers)
         stage_close(sp->peers, WS_CLOSE_NORMAL, why);
     if (sp->src) conn_close(source_conn(sp->src));
-    mixthread_space_remove(ss->mt, sp->mts);
+    mixthread_space_remove(sp->mt, sp->mts);
     /* Ticks already queued for it are dropped by on_tick (no runtime). */
     finish_recording(sp);
     if (sp->mount) {
@@ -350,7 +356,7 @@ static struct space_speaker *speaker_slot(struct space_rt *sp, const char *speak
         if (k->in_use) continue;
         memset(k, 0, sizeof(*k));
         k->num = sp->next_speaker_num++;
-        if (mixthread_speaker_add(sp->srv->spaces->mt, sp->mts, k->num) < 0) return NULL;
+        if (mixthread_speaker_add(sp->mt, sp->mts, k->num) < 0) return NULL;
         k->in_use = true;
         snprintf(k->speaker_id, sizeof(k->speaker_id), "%s", speaker_id);
         snprintf(k->name, sizeof(k->name), "%s", name);
@@ -361,7 +367,7 @@ static struct space_speaker *speaker_slot(struct space_rt *sp, const char *speak
 
 static void speaker_free(struct space_rt *sp, struct space_speaker *k)
 {
-    mixthread_speaker_remove(sp->srv->spaces->mt, sp->mts, k->num);
+    mixthread_speaker_remove(sp->mt, sp->mts, k->num);
     k->in_use = false;
 }
 
@@ -370,8 +376,7 @@ void space_peer_packet(struct stage_peer *p, uint16_t seq, uint32_t ts, const ui
 {
     struct space_rt *sp = p->space;
     struct server *srv = sp->srv;
-    if (mixthread_push(srv->spaces->mt, sp->mts, p->num, seq, ts, pkt, len,
-                       loop_now_us(srv->loop)) < 0)
+    if (mixthread_push(sp->mt, sp->mts, p->num, seq, ts, pkt, len, loop_now_us(srv->loop)) < 0)
         srv->m.stage_audio_drops++;
 }
 
@@ -398,7 +403,7 @@ void space_peer_gone(struct stage_peer *p)
 static void set_mute(struct space_rt *sp, struct space_speaker *k, bool muted)
 {
     k->muted = muted;
-    mixthread_speaker_mute(sp->srv->spaces->mt, sp->mts, k->num, muted);
+    mixthread_speaker_mute(sp->mt, sp->mts, k->num, muted);
     event(sp, muted ? "muted" : "unmuted", k);
 }
 
@@ -753,7 +758,7 @@ static void on_pace(struct loop *loop, struct timer *t)
         }
         while (sp->pace_len && sp->pace_t0_us + sp->pace_n * MIXTHREAD_TICK_US <= now) {
             struct pace_pkt *p = &sp->pace[sp->pace_head];
-            if (mixthread_push(ss->mt, sp->mts, sp->src_num, sp->pace_seq,
+            if (mixthread_push(sp->mt, sp->mts, sp->src_num, sp->pace_seq,
                                (uint32_t)(sp->pace_seq * MIXER_FRAME_SAMPLES), p->data, p->len,
                                now) < 0)
                 srv->m.stage_audio_drops++;
@@ -841,7 +846,7 @@ void space_rtp_packet(struct server *srv, const struct sockaddr_storage *from,
     if (k->gone_since_ms) event(sp, "joined", k);
     k->gone_since_ms = 0;
     k->rtp_last_ms = loop_now_ms(srv->loop);
-    if (mixthread_push(ss->mt, sp->mts, k->num, pk->seq, pk->ts, pk->payload,
+    if (mixthread_push(sp->mt, sp->mts, k->num, pk->seq, pk->ts, pk->payload,
                        (uint32_t)pk->payload_len, loop_now_us(srv->loop)) < 0)
         srv->m.stage_audio_drops++;
 }
@@ -898,15 +903,20 @@ uint32_t space_live_count(const struct server *srv)
 
 void space_mix_stats(const struct server *srv, struct space_mix_stats *out)
 {
-    struct mixthread_stats st;
+    const struct space_sys *ss = srv->spaces;
     memset(out, 0, sizeof(*out));
-    if (!srv->spaces || !srv->spaces->mt) return;
-    mixthread_stats(srv->spaces->mt, &st);
-    out->ticks = st.ticks;
-    out->deadline_misses = st.deadline_misses;
-    out->skipped_ticks = st.skipped_ticks;
-    out->in_drops = st.in_drops;
-    out->work_us = st.work_us_total;
+    if (!ss) return;
+    for (uint32_t i = 0; i < ss->mt_len; i++) {
+        struct mixthread_stats st;
+        mixthread_stats(ss->mt[i], &st);
+        out->ticks += st.ticks;
+        out->deadline_misses += st.deadline_misses;
+        out->skipped_ticks += st.skipped_ticks;
+        out->in_drops += st.in_drops;
+        out->work_us += st.work_us_total;
+        out->realtime_threads += st.realtime;
+    }
+    out->threads = ss->mt_len;
 }
 
 /* ---- start and stop ---------------------------------------------------- */
@@ -956,6 +966,63 @@ static void recover_recordings(struct server *srv)
     if (ended > 0) log_info("%d space(s) left live by the last run are now ended", ended);
 }
 
+/* mix_threads_start: conf.mix_threads threads (0: one per online CPU, up
+ * to SPACE_MIX_THREADS_AUTO_MAX), each watched by the loop. A refused
+ * SCHED_FIFO is logged once here and shows in /metrics; the threads then
+ * run at normal priority. 0 or -1 (logged). */
+static int mix_threads_start(struct server *srv, struct space_sys *ss)
+{
+    uint32_t n = srv->conf.mix_threads;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cpus < 1) cpus = 1; /* sysconf failed */
+        n = cpus > SPACE_MIX_THREADS_AUTO_MAX ? SPACE_MIX_THREADS_AUTO_MAX : (uint32_t)cpus;
+    }
+    ss->mt = calloc(n, sizeof(*ss->mt));
+    ss->mix_io = calloc(n, sizeof(*ss->mix_io));
+    if (!ss->mt || !ss->mix_io) {
+        log_error("mix threads: out of memory");
+        return -1;
+    }
+    struct mixthread_config mc;
+    mixthread_config_default(&mc);
+    mc.spaces_max = srv->conf.mounts_max;
+    mc.rt_priority = (int)srv->conf.mix_rt_priority;
+    /* The output ring is sized in ticks of all spaces; each thread holds
+     * its share of them. */
+    mc.out_queue_bytes_max /= n;
+    if (mc.out_queue_bytes_max < (1u << 20)) mc.out_queue_bytes_max = 1u << 20;
+    uint32_t realtime = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct mixthread *mt = mixthread_new(&mc);
+        if (!mt) {
+            log_error("mix thread: %s", strerror(errno));
+            return -1;
+        }
+        ss->mt[ss->mt_len++] = mt; /* freed by space_system_stop from here on */
+        int rc = mixthread_start(mt);
+        if (rc < 0) {
+            log_error("mix thread: %s", strerror(-rc));
+            return -1;
+        }
+        io_init(&ss->mix_io[i], mixthread_fd(mt), on_mix_output, srv);
+        io_set(srv->loop, &ss->mix_io[i], LOOP_READ);
+        struct mixthread_stats st;
+        mixthread_stats(mt, &st);
+        realtime += st.realtime;
+    }
+    if (mc.rt_priority > 0 && realtime < n)
+        log_warn("mix threads: SCHED_FIFO priority %d refused for %u of %u (it needs "
+                 "CAP_SYS_NICE or an RLIMIT_RTPRIO of at least that): they run at normal "
+                 "priority, where busy workers can delay the mix",
+                 mc.rt_priority, n - realtime, n);
+    else if (mc.rt_priority > 0)
+        log_info("mix threads: %u at SCHED_FIFO priority %d", n, mc.rt_priority);
+    else
+        log_info("mix threads: %u at normal priority (mix_rt_priority = 0)", n);
+    return 0;
+}
+
 int space_system_init(struct server *srv)
 {
     char err[256];
@@ -971,18 +1038,8 @@ int space_system_init(struct server *srv)
     mixer_config_default(&ss->mcfg);
     ss->mcfg.program_bitrate_bps = srv->conf.mix_bitrate_bps;
     ss->preskip = program_preskip();
-    struct mixthread_config mc;
-    mixthread_config_default(&mc);
-    mc.spaces_max = srv->conf.mounts_max;
-    ss->mt = mixthread_new(&mc);
-    if (!ss->mt || mixthread_start(ss->mt) < 0) {
-        log_error("mix thread: %s", strerror(errno));
-        return -1;
-    }
-    io_init(&ss->mix_io, mixthread_fd(ss->mt), on_mix_output, srv);
-    io_set(srv->loop, &ss->mix_io, LOOP_READ);
     timer_init(&ss->pace_timer, on_pace, srv);
-    return 0;
+    return mix_threads_start(srv, ss);
 }
 
 void space_system_stop(struct server *srv)
@@ -1002,10 +1059,12 @@ void space_system_stop(struct server *srv)
         free(sp->pace);
         free(sp);
     }
-    if (ss->mt) {
-        io_set(srv->loop, &ss->mix_io, 0);
-        mixthread_free(ss->mt);
+    for (uint32_t i = 0; i < ss->mt_len; i++) {
+        if (ss->mix_io[i].events) io_set(srv->loop, &ss->mix_io[i], 0);
+        mixthread_free(ss->mt[i]);
     }
+    free(ss->mt);
+    free(ss->mix_io);
     timer_stop(srv->loop, &ss->pace_timer);
     free(ss->rt);
     free(ss);

@@ -9,8 +9,8 @@
  * A space goes live when its host (or a speaker, or a source) first
  * connects; it ends when the host ends it, or when the host has been gone
  * for stage_grace_ms. Everything here runs on the origin's loop thread; the
- * mix runs on the mix thread (src/mixthread.c) and talks to it only
- * through mixthread's queues.
+ * mix runs on the mix threads (src/mixthread.c; each space on one of them)
+ * and talks to them only through mixthread's queues.
  */
 #ifndef PODIUM_SPACE_H
 #define PODIUM_SPACE_H
@@ -27,7 +27,7 @@ struct source;
 struct store_space;
 
 /* space_system_init: opens the store (repairing recordings of spaces a
- * crash left live), starts the mix thread. 0 or -1 (logged). */
+ * crash left live), starts the mix threads. 0 or -1 (logged). */
 int space_system_init(struct server *srv);
 void space_system_stop(struct server *srv);
 
@@ -61,9 +61,10 @@ int space_source_attach(struct server *srv, const char *name, struct source *s);
 void space_source_packet(struct source *s, const uint8_t *pkt, uint32_t len, int samples);
 void space_source_detach(struct source *s);
 
-/* For /metrics: live spaces and the mix thread's counters. */
+/* For /metrics: live spaces and the mix threads' counters, summed. */
 struct space_mix_stats {
     uint64_t ticks, deadline_misses, skipped_ticks, in_drops, work_us;
+    uint32_t threads, realtime_threads; /* running; of which SCHED_FIFO */
 };
 uint32_t space_live_count(const struct server *srv);
 void space_mix_stats(const struct server *srv, struct space_mix_stats *out);

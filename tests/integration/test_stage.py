@@ -122,6 +122,38 @@ def test_two_speakers_mix_and_mix_minus():
         guest.close()
 
 
+def test_spaces_on_two_mix_threads():
+    """Two spaces on a server with two mix threads: the second space goes to
+    the thread the first left empty, and each audience hears its own host
+    and not the other's."""
+    with Podium(config={"workers": 0}, args=["--set", "mix_threads=2"]) as srv:
+        assert srv.metric("podium_mix_threads") == 2
+        spaces = [create_space(srv, f"Thread {i}") for i in range(2)]
+        hosts = [Stage(srv.port, sid, key) for sid, key in spaces]
+        assert all(h.status == 101 for h in hosts)
+        freqs = (440, 660)
+        play(list(zip(hosts, (tone(f) for f in freqs))), 0.6)
+        lis = [Listener(srv.port, sid) for sid, _ in spaces]
+        assert all(x.status == 200 for x in lis)
+
+        def pump():
+            for x in lis:
+                x.pump(0.0)
+        play(list(zip(hosts, (tone(f) for f in freqs))), 4.0, every=pump)
+        for x in lis:
+            x.pump(0.5)
+        for i, (x, own, other) in enumerate(zip(lis, freqs, reversed(freqs))):
+            pcm = decode_pcm(capture(x, os.path.join(TMP, f"thread{i}.opus")))
+            assert len(pcm) > 8000 * 3, (i, len(pcm))
+            ok, why = has_tone(pcm[8000:], own)
+            assert ok, (i, own, why)
+            ok, why = has_tone(pcm[8000:], other)
+            assert not ok, (i, "hears the other space", other, why)
+        assert srv.metric("podium_mix_input_drops_total") == 0
+        for h in hosts:
+            h.close()
+
+
 def test_loss_and_reordering_leave_no_gap():
     with Podium() as srv:
         sid, key = create_space(srv, "Lossy")
@@ -335,7 +367,7 @@ def test_kill9_recording_survives_and_is_served():
 
 if __name__ == "__main__":
     raise SystemExit(run([test_api_errors, test_api_body_in_pieces_through_a_worker,
-                          test_two_speakers_mix_and_mix_minus,
+                          test_two_speakers_mix_and_mix_minus, test_spaces_on_two_mix_threads,
                           test_loss_and_reordering_leave_no_gap, test_put_and_rtp_sources_mixed,
                           test_reconnect_within_grace_keeps_space_and_listeners,
                           test_bad_stage_input_and_full_stage,

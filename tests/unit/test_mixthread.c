@@ -4,8 +4,9 @@
  * gets every tick while a producer floods its queue (drops counted, the
  * producer never waits) or the consumer stops reading (ticks dropped,
  * counted); spaces and speakers come and go while the thread runs; the
- * program carries the speakers' tones. Durations are short; figures that
- * depend on the machine's load are printed, not asserted tightly. */
+ * program carries the speakers' tones; several threads share the spaces,
+ * each new one on the thread with the fewest. Durations are short; figures
+ * that depend on the machine's load are printed, not asserted tightly. */
 #include "mixthread.h"
 
 #include <errno.h>
@@ -425,6 +426,81 @@ static void test_churn_and_limits(void)
     CHECK_EQ(errno, EINVAL);
 }
 
+/* Several threads, as the server runs them: a new space goes to the thread
+ * with the fewest (lowest index on a tie), a removal frees a place at once,
+ * and each thread mixes and reports only its own spaces. */
+static void test_placement(void)
+{
+    enum { THREADS = 3, SPACES = 7 };
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    cfg.spaces_max = 8;
+    cfg.out_queue_bytes_max = 256 * 1024;
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    struct mixthread *mt[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        mt[i] = mixthread_new(&cfg);
+        CHECK(mt[i] != NULL);
+        if (!mt[i]) return;
+    }
+    struct mixthread_space *sp[SPACES + 2];
+    unsigned on[SPACES + 2];
+    for (unsigned s = 0; s < SPACES; s++) {
+        on[s] = mixthread_least_loaded(mt, THREADS);
+        sp[s] = mixthread_space_add(mt[on[s]], s, &mc);
+        CHECK(sp[s] != NULL);
+    }
+    for (unsigned s = 0; s < SPACES; s++)
+        CHECK_EQ(on[s], s % THREADS); /* round and round while all are level */
+    CHECK_EQ(mixthread_space_count(mt[0]), 3);
+    CHECK_EQ(mixthread_space_count(mt[1]), 2);
+    CHECK_EQ(mixthread_space_count(mt[2]), 2);
+    /* 3 2 2: the next would go to thread 1 (a tie with 2, lowest index).
+     * Two removed from thread 0 (1 2 2) make it the least at once. */
+    CHECK_EQ(mixthread_least_loaded(mt, THREADS), 1);
+    CHECK_EQ(mixthread_space_remove(mt[0], sp[3]), 0);
+    CHECK_EQ(mixthread_space_remove(mt[0], sp[6]), 0);
+    CHECK_EQ(mixthread_space_count(mt[0]), 1);
+    on[SPACES] = mixthread_least_loaded(mt, THREADS);
+    CHECK_EQ(on[SPACES], 0);
+    sp[SPACES] = mixthread_space_add(mt[on[SPACES]], SPACES, &mc);
+    CHECK(sp[SPACES] != NULL);
+    CHECK_EQ(mixthread_least_loaded(mt, THREADS), 0); /* 2 2 2 */
+    CHECK_EQ(mixthread_least_loaded(mt, 1), 0);
+
+    /* Running: each thread ticks its own spaces and no other's. */
+    struct seen seen[THREADS][SPACES + 1];
+    for (unsigned i = 0; i < THREADS; i++) {
+        for (unsigned s = 0; s <= SPACES; s++)
+            seen_init(&seen[i][s], 1);
+        CHECK_EQ(mixthread_start(mt[i]), 0);
+    }
+    uint64_t end = clock_mono_us() + 300000;
+    for (unsigned round = 0; round < 100 && clock_mono_us() < end; round++) {
+        struct pollfd p[THREADS];
+        for (unsigned i = 0; i < THREADS; i++)
+            p[i] = (struct pollfd){mixthread_fd(mt[i]), POLLIN, 0};
+        if (poll(p, THREADS, 50) <= 0) continue;
+        for (unsigned i = 0; i < THREADS; i++)
+            if (p[i].revents & POLLIN) drain(mt[i], seen[i], SPACES + 1);
+    }
+    for (unsigned i = 0; i < THREADS; i++) {
+        struct mixthread_stats st;
+        mixthread_stats(mt[i], &st);
+        CHECK_EQ(st.spaces, 2);
+        CHECK(!st.realtime); /* rt_priority 0: not asked */
+        for (unsigned s = 0; s <= SPACES; s++) {
+            bool mine = on[s] == i && s != 3 && s != 6;
+            if (mine) CHECK(seen[i][s].ticks >= 5);
+            if (!mine) CHECK_EQ(seen[i][s].ticks, 0);
+            seen_free(&seen[i][s]);
+        }
+    }
+    for (unsigned i = 0; i < THREADS; i++)
+        mixthread_free(mt[i]);
+}
+
 int main(void)
 {
     tone_make(&tone440, 440);
@@ -433,5 +509,6 @@ int main(void)
     T_RUN(test_flood);
     T_RUN(test_slow_consumer);
     T_RUN(test_churn_and_limits);
+    T_RUN(test_placement);
     T_DONE();
 }
