@@ -195,6 +195,7 @@ struct mixthread_space {
 struct mixthread {
     struct mixthread_config cfg;
     int efd;
+    int park_fd; /* blocking eventfd: a thread with no space waits on it */
     pthread_t thread;
     bool running;
     atomic_bool stop;
@@ -275,8 +276,12 @@ struct mixthread *mixthread_new(const struct mixthread_config *cfg)
     if (spsc_init(&mt->garbage, gb_bytes) < 0) goto out_out;
     mt->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (mt->efd < 0) goto out_garbage;
+    mt->park_fd = eventfd(0, EFD_CLOEXEC);
+    if (mt->park_fd < 0) goto out_efd;
     return mt;
 
+out_efd:
+    close(mt->efd);
 out_garbage:
     spsc_destroy(&mt->garbage);
 out_out:
@@ -453,6 +458,16 @@ static uint64_t thread_cpu_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* With no space to mix, the thread does not tick: it waits until a space
+ * is added or it is stopped (both write park_fd; a count written while it
+ * was ticking only costs one more tick). */
+static void park(struct mixthread *mt)
+{
+    uint64_t v;
+    while (read(mt->park_fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+    }
+}
+
 static void *thread_main(void *arg)
 {
     struct mixthread *mt = arg;
@@ -481,6 +496,10 @@ static void *thread_main(void *arg)
         if (late || overrun) bump(&mt->misses, 1);
         atomic_store_explicit(&mt->cpu_us, thread_cpu_us(), memory_order_relaxed);
         next += MIXTHREAD_TICK_US;
+        if (mt->nspaces == 0) {
+            park(mt);
+            next = clock_mono_us(); /* the first tick adopts the new space */
+        }
     }
     return NULL;
 }
@@ -509,6 +528,8 @@ void mixthread_stop(struct mixthread *mt)
 {
     if (!mt->running) return;
     atomic_store(&mt->stop, true);
+    uint64_t one = 1;
+    (void)!write(mt->park_fd, &one, sizeof(one));
     pthread_join(mt->thread, NULL);
     mt->running = false;
 }
@@ -560,6 +581,7 @@ void mixthread_free(struct mixthread *mt)
     for (uint32_t i = 0; i < mt->nspaces; i++)
         space_free(mt, mt->spaces[i]);
     close(mt->efd);
+    close(mt->park_fd);
     spsc_destroy(&mt->garbage);
     spsc_destroy(&mt->out);
     spsc_destroy(&mt->ctl);
@@ -640,6 +662,8 @@ struct mixthread_space *mixthread_space_add(struct mixthread *mt, uint32_t space
     }
     *rec = sp;
     spsc_commit(&mt->ctl, CTL_SPACE_ADD);
+    uint64_t one = 1;
+    (void)!write(mt->park_fd, &one, sizeof(one)); /* wakes a parked thread */
     mt->spaces_added++;
     mt->objects++;
     return sp;

@@ -25,7 +25,8 @@
  * "now", so jitter buffers see an exact 20 ms grid. A tick that starts more
  * than late_us_max after its nominal time, or ends after the next one's, is
  * a deadline miss. When a whole period or more has passed, the thread
- * skips those ticks (counted) instead of running them back to back.
+ * skips those ticks (counted) instead of running them back to back. With
+ * no space to mix it does not tick at all: it sleeps until one is added.
  *
  * Several mixthreads share nothing: each has its own queues, eventfd and
  * spaces, and a space belongs to one for its life. The server runs one

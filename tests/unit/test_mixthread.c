@@ -501,6 +501,50 @@ static void test_placement(void)
         mixthread_free(mt[i]);
 }
 
+/* A thread with nothing to mix does not tick (an idle origin wakes no core
+ * 50 times a second); a space added wakes it within a tick, and once the
+ * last one is removed it stops again. */
+static void test_idle_thread_sleeps(void)
+{
+    struct mixthread_config cfg;
+    mixthread_config_default(&cfg);
+    struct mixer_config mc;
+    mixer_config_default(&mc);
+    struct mixthread *mt = mixthread_new(&cfg);
+    CHECK(mt != NULL);
+    if (!mt) return;
+    struct mixthread_stats st;
+    CHECK_EQ(mixthread_start(mt), 0);
+    sleep_until_us(clock_mono_us() + 300000);
+    mixthread_stats(mt, &st);
+    CHECK(st.ticks <= 1); /* at most the first, which found no space */
+    uint64_t idle_ticks = st.ticks;
+
+    struct mixthread_space *sp = mixthread_space_add(mt, 1, &mc);
+    CHECK(sp != NULL);
+    uint64_t t0 = clock_mono_us();
+    for (unsigned i = 0; i < 100; i++) { /* up to 1 s on a busy machine */
+        sleep_until_us(clock_mono_us() + 10000);
+        mixthread_stats(mt, &st);
+        if (st.spaces == 1 && st.ticks > idle_ticks + 2) break;
+    }
+    printf("idle: %llu ticks in 300 ms with no space; %llu ticks %llu ms after one was added\n",
+           (unsigned long long)idle_ticks, (unsigned long long)(st.ticks - idle_ticks),
+           (unsigned long long)(clock_mono_us() - t0) / 1000);
+    CHECK_EQ(st.spaces, 1);
+    CHECK(st.ticks > idle_ticks + 2);
+
+    CHECK_EQ(mixthread_space_remove(mt, sp), 0);
+    sleep_until_us(clock_mono_us() + 100000); /* the removal is taken */
+    mixthread_stats(mt, &st);
+    uint64_t after = st.ticks;
+    sleep_until_us(clock_mono_us() + 300000);
+    mixthread_stats(mt, &st);
+    CHECK_EQ(st.spaces, 0);
+    CHECK(st.ticks <= after + 1);
+    mixthread_free(mt); /* stopping a sleeping thread returns */
+}
+
 int main(void)
 {
     tone_make(&tone440, 440);
@@ -510,5 +554,6 @@ int main(void)
     T_RUN(test_slow_consumer);
     T_RUN(test_churn_and_limits);
     T_RUN(test_placement);
+    T_RUN(test_idle_thread_sleeps);
     T_DONE();
 }
