@@ -59,7 +59,7 @@ static const struct conf_key keys[] = {
     K(slow_skips_max, CONF_U32, "3", 0, 1000, "skips ahead a slow listener gets before a drop"),
     K(listener_sndbuf_bytes, CONF_U32, "32768", 0, 1u << 26,
       "kernel send buffer per listener (0: kernel default and autotuning)"),
-    K(listener_notsent_lowat_bytes, CONF_U32, "16384", 0, 1u << 26,
+    K(listener_unsent_bytes, CONF_U32, "16384", 0, 1u << 26,
       "unsent bytes the kernel holds per listener (TCP_NOTSENT_LOWAT; 0: not set)"),
     K(retry_after_s, CONF_U32, "5", 1, 3600, "Retry-After sent with 503"),
     K(page_ms, CONF_U32, "100", 20, 1000, "audio per published Ogg page (the fan-out chunk)"),

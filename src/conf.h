@@ -46,7 +46,7 @@ struct conf {
     uint32_t write_stall_ms;
     uint32_t slow_skips_max;
     uint32_t listener_sndbuf_bytes;
-    uint32_t listener_notsent_lowat_bytes;
+    uint32_t listener_unsent_bytes;
     uint32_t retry_after_s;
 
     /* sources */

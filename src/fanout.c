@@ -99,8 +99,8 @@ void fanout_join(struct conn *c, struct mount *m, bool head_only, struct fanout_
     /* A listener that stops reading holds at most this much unsent audio in
      * the kernel (plus what is in flight): past it, writes stop short and
      * the listener waits as blocked, then is skipped or dropped. */
-    if (srv->conf.listener_notsent_lowat_bytes) {
-        int lw = (int)srv->conf.listener_notsent_lowat_bytes;
+    if (srv->conf.listener_unsent_bytes) {
+        int lw = (int)srv->conf.listener_unsent_bytes;
         setsockopt(c->io.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lw, sizeof(lw));
     }
     conn_list_append(&m->listeners, c);

@@ -92,7 +92,7 @@ def test_a_stalled_listener_holds_bounded_kernel_memory():
     lowat = 16384
     seen = {}
     for setting in (lowat, 0):
-        conf = {"listener_notsent_lowat_bytes": setting, "write_stall_ms": 60000,
+        conf = {"listener_unsent_bytes": setting, "write_stall_ms": 60000,
                 "flush_ms": 100}
         with Podium(config=conf) as srv:
             src = ffmpeg_source(srv.port, "s", page_ms=100)
