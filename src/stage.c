@@ -138,6 +138,12 @@ void stage_detach(struct stage_peer *p)
     if (loop_defer(loop, free, p) < 0) free(p);
 }
 
+/* Per peer. Audio: one 20 ms packet is 50 a second; twice that, with a
+ * second of burst, lets a client catch up after a stall. Commands: a person
+ * clicking, with room for a client's start-up burst. */
+static const struct tbucket_conf audio_rate = {.rate_mtok_per_s = 100000, .burst = 100};
+static const struct tbucket_conf text_rate = {.rate_mtok_per_s = 10000, .burst = 30};
+
 /* One complete frame from the peer. false when the peer was closed. */
 static bool on_frame(struct stage_peer *p, const struct ws_frame *f)
 {
@@ -166,6 +172,11 @@ static bool on_frame(struct stage_peer *p, const struct ws_frame *f)
             stage_close(p, WS_CLOSE_TOO_BIG, "command too large");
             return false;
         }
+        if (!tbucket_take(&p->text_tb, &text_rate, loop_now_ms(srv->loop), 1)) {
+            srv->m.stage_bad_messages++;
+            stage_close(p, WS_CLOSE_POLICY, "too many commands");
+            return false;
+        }
         char json[STAGE_TEXT_BYTES_MAX + 1];
         memcpy(json, f->payload, f->payload_len);
         space_peer_command(p, json, f->payload_len);
@@ -182,6 +193,14 @@ static bool on_frame(struct stage_peer *p, const struct ws_frame *f)
     uint16_t seq = (uint16_t)(b[1] << 8 | b[2]);
     uint32_t ts = (uint32_t)b[3] << 24 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 8 | b[6];
     p->audio_in++;
+    /* The space's input queue is shared by its speakers: one that floods
+     * is cut to twice the real-time rate here, before it can crowd out the
+     * others. */
+    if (!tbucket_take(&p->audio_tb, &audio_rate, loop_now_ms(srv->loop), 1)) {
+        p->audio_limited++;
+        srv->m.stage_audio_drops++;
+        return true;
+    }
     space_peer_packet(p, seq, ts, b + STAGE_AUDIO_HEADER_BYTES,
                       (uint32_t)(f->payload_len - STAGE_AUDIO_HEADER_BYTES));
     return true;
@@ -263,6 +282,8 @@ struct stage_peer *stage_accept(struct conn *c, const struct http_request *req, 
     p->conn = c;
     p->space = sp;
     p->last_rx_ms = p->last_ping_ms = loop_now_ms(c->srv->loop);
+    tbucket_init(&p->audio_tb, &audio_rate, p->last_rx_ms);
+    tbucket_init(&p->text_tb, &text_rate, p->last_rx_ms);
     p->num = num;
     p->is_host = is_host;
     snprintf(p->speaker_id, sizeof(p->speaker_id), "%s", speaker_id);

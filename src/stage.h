@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tbucket.h"
 #include "ws.h"
 
 #define STAGE_AUDIO_HEADER_BYTES 7 /* type, seq, ts */
@@ -47,7 +48,9 @@ struct stage_peer {
     uint32_t out_len, out_cap;
     uint16_t out_seq;
     uint64_t last_rx_ms, last_ping_ms;
-    uint64_t audio_in, audio_dropped, bad_messages;
+    uint64_t audio_in, audio_dropped, bad_messages, audio_limited;
+    struct tbucket audio_tb; /* audio_rate (stage.c): a flood is dropped here */
+    struct tbucket text_tb;  /* text_rate (stage.c): past it the peer is closed */
 };
 
 /* stage_accept: answers 101 on <c> and makes it a peer of <sp>. The caller

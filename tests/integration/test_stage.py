@@ -326,6 +326,46 @@ def test_bad_stage_input_and_full_stage():
         assert ended is None or lis.pump(1.0) is None, "listener closed after the end"
 
 
+def test_a_flooding_speaker_is_cut_to_rate():
+    # A speaker sending 30 times real time has all but about twice its rate
+    # dropped before the space's queue; the host beside it is heard without
+    # a gap; a speaker flooding commands is closed with 1008.
+    with Podium() as srv:
+        sid, key = create_space(srv, "Flood")
+        host = Stage(srv.port, sid, key)
+        _, tok = invite(srv, sid, key, "flood")
+        flood = Stage(srv.port, sid, tok)
+        lis = Listener(srv.port, sid)
+        noise = tone(660)
+        sent = [0]
+
+        def every():
+            lis.pump(0.0)
+            for _ in range(30):
+                n = sent[0]
+                flood.send_audio(n, n * 960, noise[n % len(noise)])
+                sent[0] += 1
+            flood.pump()
+
+        play([(host, tone(440))], 4.0, every=every)
+        lis.pump(1.0)
+        drops = srv.metric("podium_stage_audio_drops_total")
+        # 4 s at 100 packets/s plus a burst of 100 may pass: ~500 of ~6,000
+        assert drops >= sent[0] - 700, (drops, sent[0])
+        assert not flood.closed, flood.closed
+        assert srv.metric("podium_mix_input_drops_total") == 0
+        seqs = [p[3] for p in audio_pages(lis.body)]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        mix = decode_pcm(capture(lis, os.path.join(TMP, "flood.opus")))
+        ok, why = has_tone(mix[8000:], 440)
+        assert ok, why
+        for i in range(60):
+            flood.send_json({"type": "mute", "speaker": "nobody", "muted": True})
+        wait_for(lambda: flood.pump() or flood.closed, 5, "close")
+        assert flood.closed and flood.closed[1] == 1008, flood.closed
+        host.close()
+
+
 def test_kill9_recording_survives_and_is_served():
     srv = Podium(config={"workers": 0})
     srv.start()
@@ -371,4 +411,5 @@ if __name__ == "__main__":
                           test_loss_and_reordering_leave_no_gap, test_put_and_rtp_sources_mixed,
                           test_reconnect_within_grace_keeps_space_and_listeners,
                           test_bad_stage_input_and_full_stage,
+                          test_a_flooding_speaker_is_cut_to_rate,
                           test_kill9_recording_survives_and_is_served]))
