@@ -114,6 +114,18 @@ static int encode_voice(struct voice *v, double f0_hz, int app)
     return 0;
 }
 
+/* CPU us for <reps> encodes of every frame of <pcm> with <e>. */
+static uint64_t time_encodes(OpusEncoder *e, float (*pcm)[FRAME], unsigned reps)
+{
+    uint8_t out[1500];
+    uint64_t t = cpu_us();
+    for (unsigned r = 0; r < reps; r++)
+        for (unsigned f = 0; f < LOOP_FRAMES; f++)
+            if (opus_encode_float(e, pcm[f], FRAME, out, sizeof(out)) < 0)
+                fprintf(stderr, "mixer: encode failed\n");
+    return cpu_us() - t;
+}
+
 /* The libopus floor for these packets: us per decode, per encode at the
  * program's and the returns' settings. */
 static void codec_floor(const struct mixer_config *mc)
@@ -127,7 +139,6 @@ static void codec_floor(const struct mixer_config *mc)
     opus_encoder_ctl(er, OPUS_SET_BITRATE((opus_int32)mc->return_bitrate_bps));
     opus_encoder_ctl(er, OPUS_SET_COMPLEXITY(mc->return_complexity));
     static float pcm[LOOP_FRAMES][FRAME];
-    uint8_t out[1500];
     const unsigned reps = 5;
     uint64_t t = cpu_us();
     for (unsigned r = 0; r < reps; r++)
@@ -136,18 +147,8 @@ static void codec_floor(const struct mixer_config *mc)
                                   0) != FRAME)
                 fprintf(stderr, "mixer: decode failed\n");
     uint64_t dec = cpu_us() - t;
-    t = cpu_us();
-    for (unsigned r = 0; r < reps; r++)
-        for (unsigned f = 0; f < LOOP_FRAMES; f++)
-            if (opus_encode_float(ep, pcm[f], FRAME, out, 1500) < 0)
-                fprintf(stderr, "mixer: encode failed\n");
-    uint64_t encp = cpu_us() - t;
-    t = cpu_us();
-    for (unsigned r = 0; r < reps; r++)
-        for (unsigned f = 0; f < LOOP_FRAMES; f++)
-            if (opus_encode_float(er, pcm[f], FRAME, out, 1500) < 0)
-                fprintf(stderr, "mixer: encode failed\n");
-    uint64_t encr = cpu_us() - t;
+    uint64_t encp = time_encodes(ep, pcm, reps);
+    uint64_t encr = time_encodes(er, pcm, reps);
     double n = reps * LOOP_FRAMES;
     printf("libopus floor: decode %.1f us, program encode %.1f us (complexity %d), "
            "return encode %.1f us (complexity %d) per 20 ms frame\n",
