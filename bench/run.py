@@ -85,6 +85,22 @@ def stop(p, sig=signal.SIGTERM, grace_s=5.0):
         p.wait(timeout=5)
 
 
+def end_client(proc, sig, timeout_s, threads):
+    """Asks a load client to finish (<sig>, if it still runs), waits up to
+    <timeout_s> (then stops it) and joins the threads reading its output."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+    for t in threads:
+        t.join(timeout=5)
+
+
 def stop_all():
     for p in reversed(started):
         stop(p, grace_s=3.0)
@@ -381,20 +397,7 @@ class Storm:
 
     def finish(self, timeout_s):
         """Ends the run now (SIGTERM to storm's parent) and returns its JSON."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        return self.wait(timeout_s)
-
-    def wait(self, timeout_s):
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            stop(self.proc)
-        self.t_err.join(timeout=5)
-        self.t_out.join(timeout=5)
+        end_client(self.proc, signal.SIGTERM, timeout_s, (self.t_err, self.t_out))
         try:
             with open(self.json_path) as f:
                 return json.load(f)
@@ -476,19 +479,7 @@ class Reader:
 
     def finish(self, timeout_s):
         """Asks the reader to stop (SIGUSR1) and returns its JSON result."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGUSR1)
-            except ProcessLookupError:
-                pass
-        return self.wait(timeout_s)
-
-    def wait(self, timeout_s):
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            stop(self.proc)
-        self.t_out.join(timeout=5)
+        end_client(self.proc, signal.SIGUSR1, timeout_s, (self.t_out,))
         for line in self.out:
             line = line.strip()
             if line.startswith("{"):
