@@ -193,6 +193,16 @@ static void launch_due(struct loop *loop, struct timer *t)
 
 volatile sig_atomic_t run_stop_requested;
 
+void run_catch_stop(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void end_run(struct loop *loop, struct timer *t);
 
 static void sweep(struct loop *loop, struct timer *t)

@@ -80,6 +80,11 @@ struct run {
  * sweep, with its report. */
 extern volatile sig_atomic_t run_stop_requested;
 
+/* run_catch_stop: <handler> for SIGINT and SIGTERM (it sets
+ * run_stop_requested; the parent and its workers differ in what a second
+ * signal does). */
+void run_catch_stop(void (*handler)(int));
+
 /* run_worker: runs the whole shard to its end and fills <res>. 0, or -errno
  * when the worker could not start (no loop, no memory). */
 int run_worker(const struct run_cfg *cfg, struct storm_result *res);

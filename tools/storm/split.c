@@ -57,12 +57,7 @@ static void child_main(const struct run_cfg *base, uint32_t k, uint32_t n, int w
     cfg.status_fd = wfd;
     cfg.go_fd = gfd;
     cfg.t0_us = 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    run_catch_stop(on_stop_signal);
     res_init(&res);
     int rc = run_worker(&cfg, &res);
     FILE *f = fopen(path, "w");

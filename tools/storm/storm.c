@@ -154,16 +154,6 @@ static void on_stop_signal(int sig)
     run_stop_requested = 1;
 }
 
-static void catch_stop_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 static bool mount_ok(const char *m)
 {
     if (m[0] != '/' || strlen(m) >= 160) return false;
@@ -324,7 +314,7 @@ int storm_main(int argc, char **argv)
     fprintf(stderr, "podium storm: %u listeners -> %s%s, arrival %s, %.0f s, %llu process%s\n",
             cfg.listeners, target, cfg.mount, res.arrival, cfg.duration_us / 1e6,
             (unsigned long long)procs, procs > 1 ? "es" : "");
-    catch_stop_signals();
+    run_catch_stop(on_stop_signal);
     int rc;
     if (procs > 1) {
         rc = split_run(&cfg, (uint32_t)procs, &res); /* keeps res.target/mount/arrival */
