@@ -175,9 +175,10 @@ void fanout_flush(struct conn *c)
         /* Behind the tail with a page part-sent: finish that page first; the
          * next round skips (a half page followed by another is a corrupt
          * stream). A listener at the start of this pass's shared block
-         * takes it whole: one contiguous write, as the floor does. */
-        if (!c->hold && !c->head_only && c->seq == m->flat_seq && c->seq < m->flat_end &&
-            m->flat_end <= m->ring.head && c->seq >= m->ring.tail) {
+         * takes it whole: one contiguous write, as the floor does. (Without
+         * a held page, a cursor below the tail was moved up just above; a
+         * relay gap empties the block before the head can go back.) */
+        if (!c->hold && !c->head_only && c->seq == m->flat_seq && c->seq < m->flat_end) {
             iov[n].iov_base = m->flat;
             iov[n].iov_len = m->flat_len;
             n++;
