@@ -253,6 +253,19 @@ def wait_for(pred, timeout=10, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def tcp_row(server_port, client_port):
+    """The fields of /proc/net/tcp's row for the server end of the loopback
+    connection from <client_port> to <server_port>; None if there is none."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == server_port
+                    and int(fields[2].split(":")[1], 16) == client_port):
+                return fields
+    return None
+
+
 def children(pid):
     """Pids of <pid>'s children (a server's worker processes), from /proc."""
     out = []

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from lib import Listener, Podium, ffmpeg_source, ogg_pages, run, wait_mount
+from lib import Listener, Podium, ffmpeg_source, ogg_pages, run, tcp_row, wait_mount
 
 
 def test_slow_listeners_do_not_slow_others():
@@ -75,14 +75,8 @@ def test_slow_listeners_do_not_slow_others():
 def server_queue_bytes(server_port, client_port):
     """Bytes the server's socket to <client_port> has written and not had
     acknowledged, sent or not (tx_queue in /proc/net/tcp); None if absent."""
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            local, remote = fields[1], fields[2]
-            if (int(local.split(":")[1], 16) == server_port
-                    and int(remote.split(":")[1], 16) == client_port):
-                return int(fields[4].split(":")[0], 16)
-    return None
+    row = tcp_row(server_port, client_port)
+    return None if row is None else int(row[4].split(":")[0], 16)
 
 
 def test_a_stalled_listener_holds_bounded_kernel_memory():

@@ -8,25 +8,16 @@ import signal
 import socket
 import time
 
-from lib import Podium, children, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
+from lib import Podium, children, tcp_row, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
 
 
 def socket_owner(server_port, client_port, pids):
     """Which of <pids> holds the server end of the connection from
     <client_port>: match the socket inode in /proc/net/tcp to an fd."""
-    inode = None
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            p = line.split()
-            lport = int(p[1].split(":")[1], 16)
-            rport = int(p[2].split(":")[1], 16)
-            if lport == server_port and rport == client_port:
-                inode = p[9]
-                break
-    if inode is None:
+    row = tcp_row(server_port, client_port)
+    if row is None:
         return None
-    target = f"socket:[{inode}]"
+    target = f"socket:[{row[9]}]"
     for pid in pids:
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
