@@ -67,16 +67,19 @@ def ticket_fields(text):
 KIND_ADMISSION, KIND_QUEUE, KIND_PREQUEUE, KIND_PUZZLE = 1, 2, 3, 4
 
 
+def solves(challenge, bits, c):
+    """SHA-256(challenge || counter BE64) starts with <bits> zero bits."""
+    d = hashlib.sha256(challenge.encode() + struct.pack(">Q", c)).digest()
+    return int.from_bytes(d, "big") >> (256 - bits) == 0
+
+
 def solve(challenge, bits):
-    """The smallest counter whose SHA-256(challenge || counter BE64) starts
-    with <bits> zero bits (the same search as pow_solve and web/pow.js)."""
+    """The smallest counter that solves the puzzle (the same search as
+    pow_solve and web/pow.js)."""
     c = 0
-    pre = challenge.encode()
-    while True:
-        d = hashlib.sha256(pre + struct.pack(">Q", c)).digest()
-        if int.from_bytes(d, "big") >> (256 - bits) == 0:
-            return c
+    while not solves(challenge, bits, c):
         c += 1
+    return c
 
 
 def proxy_v1(src, dst="127.0.0.1", sport=40000, dport=80):

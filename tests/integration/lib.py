@@ -244,6 +244,12 @@ def decode_check(path):
     return r.returncode == 0 and not err, dur, err
 
 
+def settle_stats():
+    """Waits out one report of a worker's counters to the origin (sent once a
+    second when they changed), so /metrics shows what the workers did."""
+    time.sleep(1.3)
+
+
 def wait_for(pred, timeout=10, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
