@@ -29,14 +29,26 @@
 #include "web.h"
 #include "workers.h"
 
-#define HOUSEKEEPING_MS 250
+#define HOUSEKEEPING_MS_MAX 1000 /* deadlines are checked at least this often */
+#define HOUSEKEEPING_MS_MIN 25
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 
 static void on_flush(struct loop *loop, struct timer *t)
 {
     struct server *srv = t->data;
     fanout_tick(srv);
-    timer_start(loop, t, srv->conf.flush_ms);
+    timer_start_every(loop, t, srv->conf.flush_ms, 0);
+}
+
+/* housekeeping_ms: deadlines (header, source silence) are kept to within a
+ * quarter of the shortest; at the defaults that is once a second, on the
+ * same wake-up as the flush (timer_start_every). */
+static uint32_t housekeeping_ms(const struct conf *c)
+{
+    uint32_t ms = HOUSEKEEPING_MS_MAX;
+    if (c->header_timeout_ms / 4 < ms) ms = c->header_timeout_ms / 4;
+    if (c->source_timeout_ms / 4 < ms) ms = c->source_timeout_ms / 4;
+    return ms < HOUSEKEEPING_MS_MIN ? HOUSEKEEPING_MS_MIN : ms;
 }
 
 static void on_housekeeping(struct loop *loop, struct timer *t)
@@ -48,7 +60,7 @@ static void on_housekeeping(struct loop *loop, struct timer *t)
     mount_housekeeping(srv, now);
     space_housekeeping(srv, now);
     if (srv->role == SERVER_WORKER) edge_send_stats(srv);
-    timer_start(loop, t, HOUSEKEEPING_MS);
+    timer_start_every(loop, t, srv->housekeeping_ms, 0);
 }
 
 static void on_accept_resume(struct loop *loop, struct timer *t)
@@ -327,8 +339,9 @@ static int init_common(struct server *srv)
     timer_init(&srv->flush, on_flush, srv);
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
-    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
-    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
+    srv->housekeeping_ms = housekeeping_ms(&srv->conf);
+    timer_start_every(srv->loop, &srv->flush, srv->conf.flush_ms, 0);
+    timer_start_every(srv->loop, &srv->housekeeping, srv->housekeeping_ms, 0);
     srv->started_ms = loop_now_ms(srv->loop);
     return 0;
 }
@@ -475,4 +488,5 @@ void server_destroy(struct server *srv)
     }
     free(srv->mounts);
     free(srv->scratch);
+    free(srv->stats);
 }
