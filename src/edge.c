@@ -126,7 +126,13 @@ int edge_attach(struct server *srv, int fd)
     srv->upstream = relay_open(srv->loop, fd, EDGE_QUEUE_BYTES_MAX, on_frame, on_close, srv);
     if (!srv->upstream) return -ENOMEM;
     srv->upstream->on_writable = edge_unpark;
+    relay_set_lazy(srv->upstream, true);
     return 0;
+}
+
+void edge_pump(struct server *srv)
+{
+    if (srv->upstream) relay_pump(srv->upstream);
 }
 
 /* Once a housekeeping pass: the counters, if any changed since the last

@@ -21,6 +21,11 @@ int edge_read_conf(int fd, struct conf *out);
 /* edge_attach: <srv>'s link to its origin over the (non-blocking) <fd>. */
 int edge_attach(struct server *srv, int fd);
 
+/* edge_pump: takes in the pages the origin sent since the last pump. The
+ * link is lazy (relay_set_lazy): a worker reads it before each flush and
+ * each join, the only moments its listeners see the pages. */
+void edge_pump(struct server *srv);
+
 /* edge_send_stats: reports this worker's counters to the origin. */
 void edge_send_stats(struct server *srv);
 

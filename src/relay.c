@@ -9,6 +9,11 @@
 #include <unistd.h>
 
 #define RELAY_READ_BYTES 65536 /* read step; the input buffer grows to one frame */
+/* A lazy link reads on arrival while more than this came between two pumps:
+ * the peer's socket buffer (wmem_default, 208 KiB of skb truesize, about
+ * 1.3 KiB per small frame) must hold a whole pump period. */
+#define RELAY_LAZY_FRAMES_MAX 100
+#define RELAY_LAZY_BYTES_MAX (64u << 10)
 
 static void relay_free(void *p)
 {
@@ -31,6 +36,16 @@ void relay_close(struct relay *r, const char *why)
     if (loop_defer(r->loop, relay_free, r) < 0) relay_free(r);
 }
 
+/* The interest: input on arrival unless the link is lazy (then only the
+ * peer closing), output while bytes wait. */
+static int watch(struct relay *r)
+{
+    uint32_t want = (r->lazy && !r->busy ? LOOP_RDHUP : LOOP_READ) |
+                    (r->out_len || r->want_write ? LOOP_WRITE : 0);
+    if (want != r->io.events && io_set(r->loop, &r->io, want) < 0) return -EIO;
+    return 0;
+}
+
 /* Writes queued bytes; arms EPOLLOUT only while some remain. */
 static int flush_out(struct relay *r)
 {
@@ -45,9 +60,7 @@ static int flush_out(struct relay *r)
         memmove(r->out, r->out + w, r->out_len - (size_t)w);
         r->out_len -= (size_t)w;
     }
-    uint32_t want = LOOP_READ | (r->out_len || r->want_write ? LOOP_WRITE : 0);
-    if (want != r->io.events && io_set(r->loop, &r->io, want) < 0) return -EIO;
-    return 0;
+    return watch(r);
 }
 
 static bool out_reserve(struct relay *r, size_t more)
@@ -199,8 +212,70 @@ static bool deliver(struct relay *r)
     return true;
 }
 
+/* read_in: reads and delivers what the socket holds, up to 64 steps; true
+ * if it was emptied (a short read or EAGAIN), false if more may wait or the
+ * link closed. */
+static bool read_in(struct relay *r)
+{
+    for (unsigned rounds = 0; rounds < 64 && !r->closed; rounds++) {
+        if (r->in_cap - r->in_len < RELAY_READ_BYTES) {
+            size_t cap = r->in_len + RELAY_READ_BYTES;
+            uint8_t *p = realloc(r->in, cap);
+            if (!p) {
+                relay_close(r, "out of memory");
+                return false;
+            }
+            r->in = p;
+            r->in_cap = cap;
+        }
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int) * 8)];
+        } cm;
+        struct iovec iov = {r->in + r->in_len, r->in_cap - r->in_len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cm.buf,
+                            .msg_controllen = sizeof(cm.buf)};
+        ssize_t n = recvmsg(r->io.fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return true;
+        if (n <= 0) {
+            relay_close(r, n == 0 ? "peer closed the link" : strerror(errno));
+            return false;
+        }
+        if (!take_fds(r, &mh)) {
+            relay_close(r, "too many descriptors");
+            return false;
+        }
+        r->bytes_in += (uint64_t)n;
+        r->in_len += (size_t)n;
+        bool drained = (size_t)n < iov.iov_len;
+        if (!deliver(r)) return false;
+        /* A short read emptied the socket as it stood: the next bytes wake
+         * us again (level-triggered), so a recvmsg only to see EAGAIN is
+         * saved. */
+        if (drained) return true;
+        /* A frame larger than what we hold: make room for all of it. */
+        if (r->in_len >= 4) {
+            size_t need = 4 + (size_t)relay_get_u32(r->in);
+            if (need > r->in_cap) {
+                uint8_t *p = realloc(r->in, need + RELAY_READ_BYTES);
+                if (!p) {
+                    relay_close(r, "out of memory");
+                    return false;
+                }
+                r->in = p;
+                r->in_cap = need + RELAY_READ_BYTES;
+            }
+        }
+    }
+    return false;
+}
+
 static void relay_io(struct loop *loop, struct io *io, uint32_t events)
 {
+    (void)loop;
     struct relay *r = io->data;
     if (events & LOOP_WRITE) {
         int e = flush_out(r);
@@ -218,55 +293,31 @@ static void relay_io(struct loop *loop, struct io *io, uint32_t events)
             if (r->closed) return;
         }
     }
-    if (!(events & (LOOP_READ | LOOP_HUP | LOOP_ERR | LOOP_RDHUP))) return;
-    for (unsigned rounds = 0; rounds < 64 && !r->closed; rounds++) {
-        if (r->in_cap - r->in_len < RELAY_READ_BYTES) {
-            size_t cap = r->in_len + RELAY_READ_BYTES;
-            uint8_t *p = realloc(r->in, cap);
-            if (!p) {
-                relay_close(r, "out of memory");
-                return;
-            }
-            r->in = p;
-            r->in_cap = cap;
-        }
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int) * 8)];
-        } cm;
-        struct iovec iov = {r->in + r->in_len, r->in_cap - r->in_len};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = cm.buf,
-                            .msg_controllen = sizeof(cm.buf)};
-        ssize_t n = recvmsg(io->fd, &mh, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
-        if (n <= 0) {
-            relay_close(r, n == 0 ? "peer closed the link" : strerror(errno));
-            return;
-        }
-        if (!take_fds(r, &mh)) {
-            relay_close(r, "too many descriptors");
-            return;
-        }
-        r->bytes_in += (uint64_t)n;
-        r->in_len += (size_t)n;
-        if (!deliver(r)) return;
-        /* A frame larger than what we hold: make room for all of it. */
-        if (r->in_len >= 4) {
-            size_t need = 4 + (size_t)relay_get_u32(r->in);
-            if (need > r->in_cap) {
-                uint8_t *p = realloc(r->in, need + RELAY_READ_BYTES);
-                if (!p) {
-                    relay_close(r, "out of memory");
-                    return;
-                }
-                r->in = p;
-                r->in_cap = need + RELAY_READ_BYTES;
-            }
-        }
-    }
+    if (events & (LOOP_READ | LOOP_HUP | LOOP_ERR | LOOP_RDHUP)) read_in(r);
+}
+
+void relay_set_lazy(struct relay *r, bool lazy)
+{
+    r->lazy = lazy;
+    r->busy = false;
+    r->pump_frames = r->frames_in;
+    r->pump_bytes = r->bytes_in;
+    if (!r->closed && watch(r) < 0) relay_close(r, "cannot watch the link");
+}
+
+void relay_pump(struct relay *r)
+{
+    if (r->closed) return;
+    bool emptied = read_in(r);
+    if (r->closed || !r->lazy) return;
+    /* Busy: the socket was not emptied, or too much came since the last
+     * pump for the peer's buffer to hold a period of it: read on arrival
+     * until a period is small again. */
+    r->busy = !emptied || r->frames_in - r->pump_frames > RELAY_LAZY_FRAMES_MAX ||
+              r->bytes_in - r->pump_bytes > RELAY_LAZY_BYTES_MAX;
+    r->pump_frames = r->frames_in;
+    r->pump_bytes = r->bytes_in;
+    if (watch(r) < 0) relay_close(r, "cannot watch the link");
 }
 
 void relay_want_writable(struct relay *r)

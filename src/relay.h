@@ -65,6 +65,8 @@ struct relay {
     unsigned fds_len;
 
     uint64_t frames_out, frames_in, bytes_out, bytes_in;
+    bool lazy, busy;                 /* see relay_set_lazy */
+    uint64_t pump_frames, pump_bytes; /* frames_in, bytes_in at the last pump */
 };
 
 /* relay_open: wraps the connected, non-blocking stream socket <fd>; the link
@@ -87,6 +89,16 @@ static inline int relay_send(struct relay *r, uint8_t type, const void *p, size_
  * own frame: 0, -EAGAIN (queue busy or socket full: try later or refuse),
  * or another -errno. */
 int relay_send_fd(struct relay *r, uint8_t type, const void *p, size_t len, int fd);
+
+/* relay_set_lazy: a lazy link is read only when its owner calls
+ * relay_pump(), at the moments it needs fresh frames (a worker: before each
+ * flush and each join), instead of on every arrival: a worker fed ten pages
+ * a second then wakes once per flush. The peer closing is still seen at
+ * once. While a pump period brings more than a socket buffer safely holds,
+ * the link reads on arrival again, so the peer never blocks. */
+void relay_set_lazy(struct relay *r, bool lazy);
+/* relay_pump: reads and delivers what has arrived, now. */
+void relay_pump(struct relay *r);
 
 /* relay_want_writable: calls r->on_writable once nothing is queued and the
  * socket has room again (after relay_send_fd returned -EAGAIN). */

@@ -36,6 +36,7 @@
 static void on_flush(struct loop *loop, struct timer *t)
 {
     struct server *srv = t->data;
+    edge_pump(srv);
     fanout_tick(srv);
     timer_start_every(loop, t, srv->conf.flush_ms, 0);
 }
@@ -123,6 +124,7 @@ static void route_listener(struct conn *c, const struct http_request *req, const
                            bool head)
 {
     struct server *srv = c->srv;
+    edge_pump(srv); /* a worker: the newest pages and mounts first */
     struct mount *m = mount_find(srv, name);
     char ra[64];
     struct fanout_start start;
