@@ -35,6 +35,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -643,9 +644,17 @@ def print_steady(n, rows, cfg):
               f"{res['integrity_errors']['total']:>6} {r['join_s']:>6.1f} "
               f"{r['server_cpu_pct']:>8.1f} {r['client_cpu_pct']:>7.1f} "
               f"{fmt(r.get('client_cpu_us_per_ls')):>12} {r['source_cpu_pct']:>8.1f}")
-    by = {r["label"]: r for r in srows if r.get("ok")}
-    cpu = {k: v.get("cpu_us_per_ls") for k, v in by.items()}
-    mem = {k: v.get("kib_per_listener") for k, v in by.items()}
+    def median_of(key):
+        got = {}
+        for r in srows:
+            if r.get("ok") and r.get(key) is not None:
+                got.setdefault(r["label"], []).append(r[key])
+        return {k: statistics.median(v) for k, v in got.items()}
+    cpu, mem = median_of("cpu_us_per_ls"), median_of("kib_per_listener")
+    rounds = max((r.get("round", 1) for r in srows), default=1)
+    if rounds > 1:
+        print(f"medians of {rounds} rounds: " + "; ".join(
+            f"{k} {cpu[k]:.1f} us/l-s" for k in sorted(cpu)))
     out = []
     for c in cfg.cadences:
         p, f = f"podium@{c}", f"floor@{c}"
@@ -739,6 +748,9 @@ def main():
     ap.add_argument("--join-wait", type=float, default=20,
                     help="seconds after the ramp to wait for all listeners to be live")
     ap.add_argument("--settle", type=float, default=3, help="seconds before the window")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="steady mode: run the targets this many times, interleaved, and take "
+                    "each target's median (on a shared VM one window can be 10-20%% off)")
     ap.add_argument("--reader-ratio", action="store_true",
                     help="steady mode: per floor cadence, N storm and N bench/reader listeners "
                     "side by side on one floor; print the storm/reader client cost ratio")
@@ -790,15 +802,17 @@ def main():
 
     results = []
     ns = [cfg.flash] if cfg.flash else cfg.ns
+    rounds = 1 if cfg.flash else max(1, cfg.rounds)
     for n in ns:
         rows = []
-        for kind, c in targets_for():
-            t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c or ''}-{n}"), n)
-            print(f"# {'flash' if cfg.flash else 'steady'} N={n} {t.label} ...",
-                  file=sys.stderr, flush=True)
+        for k, (kind, c) in ((k, t) for k in range(rounds) for t in targets_for()):
+            t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c or ''}-{n}-{k}"), n)
+            print(f"# {'flash' if cfg.flash else 'steady'} N={n} {t.label} "
+                  f"(round {k + 1} of {rounds}) ...", file=sys.stderr, flush=True)
             rows.append(flash(cfg, t, n) if cfg.flash else steady(cfg, t, n))
+            rows[-1]["round"] = k + 1
             time.sleep(1)  # let TIME_WAIT and the kernel settle between targets
-            if kind == "floor" and cfg.reader_ratio and not cfg.flash:
+            if kind == "floor" and cfg.reader_ratio and not cfg.flash and k == 0:
                 # twice the listeners on this floor: storm's N and the reader's N
                 t = Target(kind, c, cfg, os.path.join(work, f"{kind}{c}-{n}-ratio"), 2 * n)
                 print(f"# steady N={n} {t.label}: storm and bench/reader side by side ...",
