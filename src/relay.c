@@ -200,7 +200,10 @@ static bool deliver(struct relay *r)
             memmove(r->fds, r->fds + 1, --r->fds_len * sizeof(int));
         }
         r->frames_in++;
-        if (!r->on_frame(r, type, r->in + off + 5, len - 1, fd)) {
+        r->delivering = true;
+        bool ok = r->on_frame(r, type, r->in + off + 5, len - 1, fd);
+        r->delivering = false;
+        if (!ok) {
             relay_close(r, "frame refused");
             return false;
         }
@@ -307,7 +310,8 @@ void relay_set_lazy(struct relay *r, bool lazy)
 
 void relay_pump(struct relay *r)
 {
-    if (r->closed) return;
+    /* Not from inside a frame callback: the input buffer is being walked. */
+    if (r->closed || r->delivering) return;
     bool emptied = read_in(r);
     if (r->closed || !r->lazy) return;
     /* Busy: the socket was not emptied, or too much came since the last

@@ -66,6 +66,7 @@ struct relay {
 
     uint64_t frames_out, frames_in, bytes_out, bytes_in;
     bool lazy, busy;                 /* see relay_set_lazy */
+    bool delivering;                 /* inside on_frame: relay_pump does nothing */
     uint64_t pump_frames, pump_bytes; /* frames_in, bytes_in at the last pump */
 };
 
@@ -97,7 +98,8 @@ int relay_send_fd(struct relay *r, uint8_t type, const void *p, size_t len, int 
  * once. While a pump period brings more than a socket buffer safely holds,
  * the link reads on arrival again, so the peer never blocks. */
 void relay_set_lazy(struct relay *r, bool lazy);
-/* relay_pump: reads and delivers what has arrived, now. */
+/* relay_pump: reads and delivers what has arrived, now (a no-op when called
+ * from inside this link's on_frame). */
 void relay_pump(struct relay *r);
 
 /* relay_want_writable: calls r->on_writable once nothing is queued and the

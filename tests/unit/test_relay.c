@@ -10,15 +10,22 @@
 
 static unsigned frames, closes;
 static uint32_t last_len;
+static bool pump_inside; /* on_frame pumps its own link, as a join inside a callback would */
+static int pump_peer = -1; /* ... after one more frame arrived from here */
+
+static void send_pages(int fd, unsigned n, uint32_t len);
 
 static bool on_frame(struct relay *r, uint8_t type, const uint8_t *p, uint32_t len, int fd)
 {
-    (void)r;
     (void)p;
     if (fd >= 0) close(fd);
     if (type != RELAY_PAGE) return false;
     frames++;
     last_len = len;
+    if (pump_inside) {
+        if (frames == 1) send_pages(pump_peer, 1, 300);
+        relay_pump(r);
+    }
     return true;
 }
 
@@ -110,9 +117,32 @@ static void test_lazy_reads_when_pumped(void)
     loop_free(l);
 }
 
+/* A pump from inside a frame callback must not walk the input again: each
+ * frame is delivered once. */
+static void test_pump_inside_a_callback(void)
+{
+    struct loop *l = loop_new(0);
+    int peer;
+    struct relay *r = open_pair(l, &peer);
+    relay_set_lazy(r, true);
+    send_pages(peer, 5, 300);
+    pump_inside = true;
+    pump_peer = peer;
+    relay_pump(r);
+    pump_inside = false;
+    CHECK_EQ(frames, 5);
+    relay_pump(r); /* the frame that came meanwhile */
+    CHECK_EQ(frames, 6);
+    close(peer);
+    spin(l);
+    CHECK_EQ(closes, 1);
+    loop_free(l);
+}
+
 int main(void)
 {
     T_RUN(test_eager_reads_on_arrival);
     T_RUN(test_lazy_reads_when_pumped);
+    T_RUN(test_pump_inside_a_callback);
     T_DONE();
 }
