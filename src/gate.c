@@ -2,7 +2,6 @@
 #include "gate.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,14 +284,13 @@ static uint64_t cpu_us(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static uint64_t rss_bytes(int fd)
+static uint64_t rss_bytes(void)
 {
-    char buf[128];
     unsigned long long size = 0, rss = 0;
-    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    if (sscanf(buf, "%llu %llu", &size, &rss) != 2) return 0;
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f) return 0;
+    if (fscanf(f, "%llu %llu", &size, &rss) != 2) rss = 0;
+    fclose(f);
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -307,7 +305,7 @@ static void sample(struct server *srv, uint64_t now_ms)
     if (wall) s.cpu_permille = (uint32_t)((cpu - gt->cpu_last_us) * 1000 / wall);
     gt->cpu_last_us = cpu;
     gt->sample_last_us = now_us;
-    gt->rss_bytes = rss_bytes(gt->statm_fd);
+    gt->rss_bytes = rss_bytes();
     s.mem_bytes = gt->rss_bytes;
     s.mem_budget_bytes = gt->mem_budget_bytes;
     s.conns = (uint32_t)srv->m.connections;
@@ -320,8 +318,7 @@ static void sample(struct server *srv, uint64_t now_ms)
 }
 
 /* The origin's timeline gets, once a second, what every process counted
- * since the last tick (workers report on each whole second, half a second
- * before this tick). */
+ * since the last tick (workers report every 250 ms). */
 static void feed_timeline(struct server *srv, uint64_t now_ms)
 {
     struct gate *gt = srv->gate;
@@ -359,10 +356,7 @@ static void on_tick(struct loop *loop, struct timer *t)
                         gg.served, gt->ov.level, gg.pow_bits);
         gt->gauges = gg;
     }
-    /* Workers report on the whole second (their housekeeping); the origin
-     * takes the sums half a second later, so each tick holds exactly one
-     * report from each. */
-    timer_start_every(loop, t, GATE_TICK_MS, srv->role == SERVER_ORIGIN ? GATE_TICK_MS / 2 : 0);
+    timer_start(loop, t, GATE_TICK_MS);
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -380,7 +374,6 @@ int gate_init(struct server *srv)
     struct gate *gt = calloc(1, sizeof(*gt));
     if (!gt) return fail("start", "out of memory");
     srv->gate = gt;
-    gt->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     uint64_t now = loop_now_ms(srv->loop);
 
     size_t sl = strlen(cf->gate_secret);
@@ -436,8 +429,6 @@ int gate_init(struct server *srv)
         if (gatejoin_init(srv) < 0) return -1;
     }
     timer_init(&gt->tick, on_tick, srv);
-    /* The first sample covers a whole second; later ones are on the
-     * second (see on_tick). */
     timer_start(srv->loop, &gt->tick, GATE_TICK_MS);
     return 0;
 }
@@ -453,7 +444,6 @@ void gate_free(struct server *srv)
     if (gt->tl_ok) timeline_free(&gt->tl);
     if (gt->replay_ok) pow_replay_free(&gt->replay);
     free(gt->last);
-    if (gt->statm_fd >= 0) close(gt->statm_fd);
     free(gt);
     srv->gate = NULL;
 }

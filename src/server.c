@@ -29,8 +29,7 @@
 #include "web.h"
 #include "workers.h"
 
-#define HOUSEKEEPING_MS_MAX 1000 /* deadlines are checked at least this often */
-#define HOUSEKEEPING_MS_MIN 25
+#define HOUSEKEEPING_MS 250
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 
 static void on_flush(struct loop *loop, struct timer *t)
@@ -38,18 +37,7 @@ static void on_flush(struct loop *loop, struct timer *t)
     struct server *srv = t->data;
     edge_pump(srv);
     fanout_tick(srv);
-    timer_start_every(loop, t, srv->conf.flush_ms, 0);
-}
-
-/* housekeeping_ms: deadlines (header, source silence) are kept to within a
- * quarter of the shortest; at the defaults that is once a second, on the
- * same wake-up as the flush (timer_start_every). */
-static uint32_t housekeeping_ms(const struct conf *c)
-{
-    uint32_t ms = HOUSEKEEPING_MS_MAX;
-    if (c->header_timeout_ms / 4 < ms) ms = c->header_timeout_ms / 4;
-    if (c->source_timeout_ms / 4 < ms) ms = c->source_timeout_ms / 4;
-    return ms < HOUSEKEEPING_MS_MIN ? HOUSEKEEPING_MS_MIN : ms;
+    timer_start(loop, t, srv->conf.flush_ms);
 }
 
 static void on_housekeeping(struct loop *loop, struct timer *t)
@@ -61,7 +49,7 @@ static void on_housekeeping(struct loop *loop, struct timer *t)
     mount_housekeeping(srv, now);
     space_housekeeping(srv, now);
     if (srv->role == SERVER_WORKER) edge_send_stats(srv);
-    timer_start_every(loop, t, srv->housekeeping_ms, 0);
+    timer_start(loop, t, HOUSEKEEPING_MS);
 }
 
 static void on_accept_resume(struct loop *loop, struct timer *t)
@@ -341,9 +329,8 @@ static int init_common(struct server *srv)
     timer_init(&srv->flush, on_flush, srv);
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
-    srv->housekeeping_ms = housekeeping_ms(&srv->conf);
-    timer_start_every(srv->loop, &srv->flush, srv->conf.flush_ms, 0);
-    timer_start_every(srv->loop, &srv->housekeeping, srv->housekeeping_ms, 0);
+    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
     srv->started_ms = loop_now_ms(srv->loop);
     return 0;
 }
@@ -490,5 +477,4 @@ void server_destroy(struct server *srv)
     }
     free(srv->mounts);
     free(srv->scratch);
-    free(srv->stats);
 }
