@@ -214,7 +214,7 @@ void timer_stop(struct loop *loop, struct timer *t)
     heap_down(loop, last->heap_idx);
 }
 
-static int timer_arm(struct loop *loop, struct timer *t, uint64_t when_ms)
+int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms)
 {
     timer_stop(loop, t);
     if (loop->heap_len == loop->heap_cap) {
@@ -224,30 +224,13 @@ static int timer_arm(struct loop *loop, struct timer *t, uint64_t when_ms)
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    t->when_ms = when_ms;
+    /* Round up: a timer never fires before <after_ms> has passed; 0 means
+     * the next iteration. */
+    t->when_ms = after_ms ? (loop->now_us + after_ms * 1000 + 999) / 1000 : loop_now_ms(loop);
     loop->heap_len++;
     heap_place(loop, loop->heap_len, t);
     heap_up(loop, loop->heap_len);
     return 0;
-}
-
-int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms)
-{
-    /* Round up: a timer never fires before <after_ms> has passed; 0 means
-     * the next iteration. */
-    return timer_arm(loop, t,
-                     after_ms ? (loop->now_us + after_ms * 1000 + 999) / 1000 : loop_now_ms(loop));
-}
-
-int timer_start_every(struct loop *loop, struct timer *t, uint64_t period_ms, uint64_t phase_ms)
-{
-    if (!period_ms) period_ms = 1;
-    phase_ms %= period_ms;
-    uint64_t now = loop_now_ms(loop);
-    uint64_t when = (now / period_ms) * period_ms + phase_ms;
-    while (when <= now)
-        when += period_ms;
-    return timer_arm(loop, t, when);
 }
 
 /* Due timers are taken off the heap first and fired after, so a timer

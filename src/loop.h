@@ -83,13 +83,6 @@ void timer_init(struct timer *t, timer_cb cb, void *data);
 /* timer_start: (re)arms <t> to fire <after_ms> from loop_now_ms(). 0 or
  * -ENOMEM when the heap cannot grow. */
 int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms);
-/* timer_start_every: arms <t> for the next instant after now that is
- * <phase_ms> past a multiple of <period_ms> on the monotonic clock (the same
- * clock in every process). Periodic timers armed this way, with periods
- * that divide one another and the same phase, fire in one wake-up (as the
- * kernel's round_jiffies), so an idle process wakes once per period, not
- * once per timer. Same return as timer_start. */
-int timer_start_every(struct loop *loop, struct timer *t, uint64_t period_ms, uint64_t phase_ms);
 void timer_stop(struct loop *loop, struct timer *t);
 static inline bool timer_armed(const struct timer *t)
 {

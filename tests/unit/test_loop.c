@@ -52,47 +52,6 @@ static void test_order_and_not_early(void)
     loop_free(l);
 }
 
-static uint64_t every_at[3];
-static int every_iter[3], iter;
-
-static void every_cb(struct loop *loop, struct timer *t)
-{
-    long i = (long)t->data;
-    every_at[i] = t->when_ms;
-    every_iter[i] = iter;
-}
-
-/* Periodic timers on a common grid share a wake-up; a phase shifts one off
- * it; none fires before its time. */
-static void test_every_shares_wakeups(void)
-{
-    struct loop *l = loop_new(0);
-    struct timer a, b, c;
-    timer_init(&a, every_cb, (void *)0L);
-    timer_init(&b, every_cb, (void *)1L);
-    timer_init(&c, every_cb, (void *)2L);
-    loop_update_time(l);
-    uint64_t now = loop_now_ms(l);
-    timer_start_every(l, &b, 40, 0);
-    timer_start_every(l, &c, 40, 10);
-    CHECK(b.when_ms > now && b.when_ms <= now + 40 && b.when_ms % 40 == 0);
-    CHECK(c.when_ms > now && c.when_ms <= now + 40 && c.when_ms % 40 == 10);
-    memset(every_at, 0, sizeof(every_at));
-    /* a runs every 20 ms until b has fired; b's instant is one of a's. */
-    bool b_with_a = false;
-    for (iter = 1; iter < 100 && !every_at[1]; iter++) {
-        if (!timer_armed(&a)) timer_start_every(l, &a, 20, 0);
-        CHECK(a.when_ms % 20 == 0);
-        loop_once(l, -1);
-        if (every_at[1]) b_with_a = every_iter[0] == every_iter[1] && every_at[0] == every_at[1];
-    }
-    CHECK(b_with_a);
-    CHECK(loop_now_ms(l) >= every_at[1]);
-    timer_stop(l, &a);
-    timer_stop(l, &c);
-    loop_free(l);
-}
-
 static void test_rearm_zero_waits_next_iteration(void)
 {
     struct loop *l = loop_new(0);
@@ -170,7 +129,6 @@ int main(void)
 {
     T_RUN(test_order_and_not_early);
     T_RUN(test_rearm_zero_waits_next_iteration);
-    T_RUN(test_every_shares_wakeups);
     T_RUN(test_stop_within_batch_cancels);
     T_RUN(test_defer_and_closed_fd);
     T_DONE();
