@@ -197,7 +197,6 @@ static bool on_frame(struct stage_peer *p, const struct ws_frame *f)
      * is cut to twice the real-time rate here, before it can crowd out the
      * others. */
     if (!tbucket_take(&p->audio_tb, &audio_rate, loop_now_ms(srv->loop), 1)) {
-        p->audio_limited++;
         srv->m.stage_audio_drops++;
         return true;
     }

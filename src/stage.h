@@ -48,7 +48,7 @@ struct stage_peer {
     uint32_t out_len, out_cap;
     uint16_t out_seq;
     uint64_t last_rx_ms, last_ping_ms;
-    uint64_t audio_in, audio_dropped, bad_messages, audio_limited;
+    uint64_t audio_in, audio_dropped, bad_messages;
     struct tbucket audio_tb; /* audio_rate (stage.c): a flood is dropped here */
     struct tbucket text_tb;  /* text_rate (stage.c): past it the peer is closed */
 };
