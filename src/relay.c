@@ -278,7 +278,6 @@ static bool read_in(struct relay *r)
 
 static void relay_io(struct loop *loop, struct io *io, uint32_t events)
 {
-    (void)loop;
     struct relay *r = io->data;
     if (events & LOOP_WRITE) {
         int e = flush_out(r);
