@@ -245,8 +245,9 @@ def decode_check(path):
 
 
 def settle_stats():
-    """Waits out one report of a worker's counters to the origin (sent once a
-    second when they changed), so /metrics shows what the workers did."""
+    """Waits out a worker's report of its counters to the origin (every
+    250 ms; the rest is margin for a loaded machine), so /metrics shows what
+    the workers did."""
     time.sleep(1.3)
 
 
