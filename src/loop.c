@@ -196,6 +196,7 @@ void timer_init(struct timer *t, timer_cb cb, void *data)
     t->cb = cb;
     t->data = data;
     t->heap_idx = 0;
+    t->slack_ms = 0;
 }
 
 void timer_stop(struct loop *loop, struct timer *t)
@@ -216,6 +217,11 @@ void timer_stop(struct loop *loop, struct timer *t)
 
 int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms)
 {
+    return timer_start_slack(loop, t, after_ms, 0);
+}
+
+int timer_start_slack(struct loop *loop, struct timer *t, uint64_t after_ms, uint32_t slack_ms)
+{
     timer_stop(loop, t);
     if (loop->heap_len == loop->heap_cap) {
         uint32_t cap = loop->heap_cap * 2;
@@ -227,6 +233,7 @@ int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms)
     /* Round up: a timer never fires before <after_ms> has passed; 0 means
      * the next iteration. */
     t->when_ms = after_ms ? (loop->now_us + after_ms * 1000 + 999) / 1000 : loop_now_ms(loop);
+    t->slack_ms = slack_ms;
     loop->heap_len++;
     heap_place(loop, loop->heap_len, t);
     heap_up(loop, loop->heap_len);
@@ -258,10 +265,23 @@ static void run_timers(struct loop *loop)
     }
 }
 
+/* latest_wake: the earliest (when + slack) in the subtree at <i>, if below
+ * <best>. A subtree whose root is due at or after <best> cannot lower it
+ * (its timers are due no earlier and slack only adds), so the walk visits
+ * only the timers due before the answer: one when nothing has slack. */
+static uint64_t latest_wake(const struct loop *loop, uint32_t i, uint64_t best)
+{
+    if (i > loop->heap_len || loop->heap[i]->when_ms >= best) return best;
+    const struct timer *t = loop->heap[i];
+    if (t->when_ms + t->slack_ms < best) best = t->when_ms + t->slack_ms;
+    best = latest_wake(loop, 2 * i, best);
+    return latest_wake(loop, 2 * i + 1, best);
+}
+
 static int next_timeout(struct loop *loop)
 {
     if (!loop->heap_len) return -1;
-    uint64_t now = loop_now_ms(loop), when = loop->heap[1]->when_ms;
+    uint64_t now = loop_now_ms(loop), when = latest_wake(loop, 1, UINT64_MAX);
     if (when <= now) return 0;
     uint64_t d = when - now;
     return d > 60000 ? 60000 : (int)d;

@@ -50,6 +50,7 @@ struct timer {
     timer_cb cb;
     void *data;
     uint32_t heap_idx; /* 0 = not armed; otherwise 1-based slot in the heap */
+    uint32_t slack_ms; /* may fire this late (timer_start_slack) */
 };
 
 /* loop_new: <events_max> is the most events taken per epoll_wait (accept
@@ -83,6 +84,12 @@ void timer_init(struct timer *t, timer_cb cb, void *data);
 /* timer_start: (re)arms <t> to fire <after_ms> from loop_now_ms(). 0 or
  * -ENOMEM when the heap cannot grow. */
 int timer_start(struct loop *loop, struct timer *t, uint64_t after_ms);
+/* timer_start_slack: as timer_start, but the timer may fire up to <slack_ms>
+ * late: the loop does not wake for it before then, and it fires with
+ * whatever wakes the loop first (I/O or another timer). Periodic chores
+ * armed this way ride on other wake-ups, and two of the same period drift
+ * into one wake-up (as the kernel's timer slack). Never fires early. */
+int timer_start_slack(struct loop *loop, struct timer *t, uint64_t after_ms, uint32_t slack_ms);
 void timer_stop(struct loop *loop, struct timer *t);
 static inline bool timer_armed(const struct timer *t)
 {

@@ -52,6 +52,70 @@ static void test_order_and_not_early(void)
     loop_free(l);
 }
 
+/* A timer with slack does not wake the loop before its slack runs out: it
+ * fires with the next wake-up, here another timer's. */
+static void test_slack_rides_on_another_wakeup(void)
+{
+    struct loop *l = loop_new(0);
+    struct timer a, b;
+    timer_init(&a, count_cb, (void *)0L);
+    timer_init(&b, count_cb, (void *)1L);
+    memset(fired, 0, sizeof(fired));
+    uint64_t t0 = clock_mono_us();
+    timer_start(l, &a, 60);
+    timer_start_slack(l, &b, 20, 200);
+    loop_once(l, -1); /* one wait: a's */
+    CHECK_EQ(fired[0], 1);
+    CHECK_EQ(fired[1], 1);
+    CHECK(fired_at_us[1] - t0 >= 60000);
+    /* Alone, it fires when its slack runs out, never before its time. */
+    t0 = clock_mono_us();
+    timer_start_slack(l, &b, 20, 30);
+    loop_once(l, -1);
+    CHECK_EQ(fired[1], 2);
+    CHECK(fired_at_us[1] - t0 >= 20000);
+    loop_free(l);
+}
+
+static int rearm_iter[2][16], rearm_n[2], iter_no;
+
+static void periodic_cb(struct loop *loop, struct timer *t)
+{
+    long i = (long)t->data;
+    if (rearm_n[i] < 16) rearm_iter[i][rearm_n[i]++] = iter_no;
+    if (i == 0)
+        timer_start(loop, t, 30);
+    else
+        timer_start_slack(loop, t, 30, 15);
+}
+
+/* Two chores of the same period, started apart: the one with slack drifts
+ * onto the other's wake-up and stays there. */
+static void test_slack_periodic_timers_share_a_wakeup(void)
+{
+    struct loop *l = loop_new(0);
+    struct timer a, b;
+    timer_init(&a, periodic_cb, (void *)0L);
+    timer_init(&b, periodic_cb, (void *)1L);
+    memset(rearm_n, 0, sizeof(rearm_n));
+    timer_start(l, &a, 30);
+    usleep(12000);
+    loop_update_time(l);
+    timer_start_slack(l, &b, 30, 15);
+    for (iter_no = 0; iter_no < 40 && rearm_n[0] < 12; iter_no++)
+        loop_once(l, -1);
+    CHECK(rearm_n[0] >= 12);
+    /* The last three of b's firings fell in a's iterations. */
+    int together = 0;
+    for (int k = rearm_n[1] - 3; k < rearm_n[1]; k++)
+        for (int j = 0; j < rearm_n[0]; j++)
+            together += k >= 0 && rearm_iter[1][k] == rearm_iter[0][j];
+    CHECK_EQ(together, 3);
+    timer_stop(l, &a);
+    timer_stop(l, &b);
+    loop_free(l);
+}
+
 static void test_rearm_zero_waits_next_iteration(void)
 {
     struct loop *l = loop_new(0);
@@ -128,6 +192,8 @@ static void test_defer_and_closed_fd(void)
 int main(void)
 {
     T_RUN(test_order_and_not_early);
+    T_RUN(test_slack_rides_on_another_wakeup);
+    T_RUN(test_slack_periodic_timers_share_a_wakeup);
     T_RUN(test_rearm_zero_waits_next_iteration);
     T_RUN(test_stop_within_batch_cancels);
     T_RUN(test_defer_and_closed_fd);
