@@ -133,12 +133,15 @@ class Podium:
         return self.start()
 
     def __exit__(self, *exc):
+        log = ""
         try:
             rc = self.stop()
+            if rc != 0:
+                log = self.logs()[-4000:]  # the server's last words: gone with tmp
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if exc[0] is None:
-            assert rc == 0, f"podium exited {rc} on SIGTERM"
+            assert rc == 0, f"podium exited {rc} on SIGTERM; its log ends:\n{log}"
 
 
 def parse_metrics(text):
