@@ -135,20 +135,36 @@ void edge_pump(struct server *srv)
     if (srv->upstream) relay_pump(srv->upstream);
 }
 
+/* Once a housekeeping pass: the counters, if any changed since the last
+ * report (an idle worker sends nothing). */
 void edge_send_stats(struct server *srv)
 {
     if (!srv->upstream) return;
-    struct workers_mount_stat ms[srv->mounts_len ? srv->mounts_len : 1];
-    uint8_t n[4];
-    for (uint32_t i = 0; i < srv->mounts_len; i++) {
-        ms[i].id = srv->mounts[i]->id;
-        ms[i].listeners = srv->mounts[i]->listeners.len;
-        ms[i].joins = srv->mounts[i]->joins;
+    size_t len = sizeof(srv->m) + 4 + srv->mounts_len * sizeof(struct workers_mount_stat);
+    if (len > srv->stats_cap) {
+        uint8_t *p = realloc(srv->stats, len);
+        if (!p) return; /* the next pass tries again */
+        srv->stats = p;
+        srv->stats_cap = len;
+        srv->stats_len = 0;
     }
-    relay_put_u32(n, srv->mounts_len);
-    const void *parts[] = {&srv->m, n, ms};
-    size_t lens[] = {sizeof(srv->m), 4, srv->mounts_len * sizeof(ms[0])};
-    relay_sendv(srv->upstream, RELAY_STATS, parts, lens, 3);
+    uint8_t *p = srv->stats;
+    bool same = len == srv->stats_len && !memcmp(p, &srv->m, sizeof(srv->m));
+    memcpy(p, &srv->m, sizeof(srv->m));
+    relay_put_u32(p + sizeof(srv->m), srv->mounts_len);
+    struct workers_mount_stat *ms = (struct workers_mount_stat *)(p + sizeof(srv->m) + 4);
+    for (uint32_t i = 0; i < srv->mounts_len; i++) {
+        struct workers_mount_stat st = {.id = srv->mounts[i]->id,
+                                        .listeners = srv->mounts[i]->listeners.len,
+                                        .joins = srv->mounts[i]->joins};
+        same = same && !memcmp(&ms[i], &st, sizeof(st));
+        memcpy(&ms[i], &st, sizeof(st));
+    }
+    if (same) return;
+    if (relay_send(srv->upstream, RELAY_STATS, p, len) < 0)
+        srv->stats_len = 0; /* not sent: the next pass sends it */
+    else
+        srv->stats_len = len;
 }
 
 /* send_handoff: the frame and the descriptor; 0 or -errno (-EAGAIN: no room). */

@@ -60,6 +60,7 @@ struct gate {
     uint64_t mem_budget_bytes;
     uint64_t cpu_last_us, sample_last_us;
     uint64_t rss_bytes; /* the last sample's */
+    int statm_fd;       /* /proc/self/statm, kept open: one pread a sample */
     struct timer tick;
 
     /* origin and single process */

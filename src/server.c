@@ -29,7 +29,8 @@
 #include "web.h"
 #include "workers.h"
 
-#define HOUSEKEEPING_MS 250
+#define HOUSEKEEPING_MS_MAX 1000 /* deadlines are checked at least this often */
+#define HOUSEKEEPING_MS_MIN 25
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 
 static void on_flush(struct loop *loop, struct timer *t)
@@ -38,6 +39,27 @@ static void on_flush(struct loop *loop, struct timer *t)
     edge_pump(srv);
     fanout_tick(srv);
     timer_start(loop, t, srv->conf.flush_ms);
+}
+
+/* housekeeping_ms: deadlines (header, source silence, grace periods) are
+ * checked every quarter of the shortest of them, at most a second apart (the
+ * defaults); with the slack below, one is kept to within 3/8 of itself. */
+static uint32_t housekeeping_ms(const struct conf *c)
+{
+    const uint32_t deadlines[] = {c->header_timeout_ms, c->source_timeout_ms, c->mount_grace_ms,
+                                  c->stage_grace_ms};
+    uint32_t ms = HOUSEKEEPING_MS_MAX;
+    for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
+        if (deadlines[i] && deadlines[i] / 4 < ms) ms = deadlines[i] / 4;
+    return ms < HOUSEKEEPING_MS_MIN ? HOUSEKEEPING_MS_MIN : ms;
+}
+
+/* The chores may run up to half a period late: they ride on the flush or on
+ * I/O instead of waking the process on their own (timer_start_slack). */
+static void start_housekeeping(struct server *srv)
+{
+    uint32_t ms = housekeeping_ms(&srv->conf);
+    timer_start_slack(srv->loop, &srv->housekeeping, ms, ms / 2);
 }
 
 static void on_housekeeping(struct loop *loop, struct timer *t)
@@ -49,7 +71,7 @@ static void on_housekeeping(struct loop *loop, struct timer *t)
     mount_housekeeping(srv, now);
     space_housekeeping(srv, now);
     if (srv->role == SERVER_WORKER) edge_send_stats(srv);
-    timer_start(loop, t, HOUSEKEEPING_MS);
+    start_housekeeping(srv);
 }
 
 static void on_accept_resume(struct loop *loop, struct timer *t)
@@ -330,7 +352,7 @@ static int init_common(struct server *srv)
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
     timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
-    timer_start(srv->loop, &srv->housekeeping, HOUSEKEEPING_MS);
+    start_housekeeping(srv);
     srv->started_ms = loop_now_ms(srv->loop);
     return 0;
 }
@@ -477,4 +499,5 @@ void server_destroy(struct server *srv)
     }
     free(srv->mounts);
     free(srv->scratch);
+    free(srv->stats);
 }

@@ -34,6 +34,8 @@ struct server {
     uint32_t worker_index;    /* WORKER: which one (0-based) */
     struct workers *workers;  /* ORIGIN: the supervisor */
     struct relay *upstream;   /* WORKER: the link to the origin */
+    uint8_t *stats;           /* WORKER: the last STATS payload built */
+    size_t stats_len, stats_cap; /* stats_len 0: not sent (send the next) */
     uint32_t next_mount_id;
     struct loop *loop;
     struct io listen_io;

@@ -248,10 +248,10 @@ def decode_check(path):
 
 
 def settle_stats():
-    """Waits out a worker's report of its counters to the origin (every
-    250 ms; the rest is margin for a loaded machine), so /metrics shows what
-    the workers did."""
-    time.sleep(1.3)
+    """Waits out a worker's report of its counters to the origin (with its
+    housekeeping: once a second, at most 1.5 s apart; the rest is margin for
+    a loaded machine), so /metrics shows what the workers did."""
+    time.sleep(1.8)
 
 
 def wait_for(pred, timeout=10, what="condition"):
