@@ -663,6 +663,19 @@ def print_steady(n, rows, cfg):
         if "icecast" in cpu and p in cpu:
             out.append(f"icecast/podium@{c}ms CPU {fmt(ratio(cpu['icecast'], cpu[p]), '{:.2f}')}"
                        f" RSS {fmt(ratio(mem['icecast'], mem[p]), '{:.2f}')}")
+    if rounds > 1:
+        # Each round runs podium right after the floor, so the two share the
+        # VM's conditions (steal): the per-round ratio is the paired figure.
+        by = {(r.get("round", 1), r["label"]): r["cpu_us_per_ls"] for r in srows
+              if r.get("ok") and r.get("cpu_us_per_ls") is not None}
+        for c in cfg.cadences:
+            rs = [ratio(by[(k, f"podium@{c}")], by[(k, f"floor@{c}")])
+                  for k in range(1, rounds + 1)
+                  if (k, f"podium@{c}") in by and (k, f"floor@{c}") in by]
+            if rs:
+                out.append(f"podium/floor@{c}ms per round " +
+                           " ".join(f"{x:.2f}" for x in rs) +
+                           f" (median {statistics.median(rs):.2f})")
     if "icecast" in cpu and "floor@100" in cpu:
         out.append(f"icecast/floor@100ms CPU {fmt(ratio(cpu['icecast'], cpu['floor@100']), '{:.2f}')}")
     if out:
