@@ -29,13 +29,19 @@ static void stop_other_cb(struct loop *loop, struct timer *t)
     timer_stop(loop, other);
 }
 
+/* A loop and two counting timers, <a> counting in fired[0], <b> in fired[1]. */
+static struct loop *two_timers(struct timer *a, struct timer *b)
+{
+    timer_init(a, count_cb, (void *)0L);
+    timer_init(b, count_cb, (void *)1L);
+    memset(fired, 0, sizeof(fired));
+    return loop_new(0);
+}
+
 static void test_order_and_not_early(void)
 {
-    struct loop *l = loop_new(0);
     struct timer a, b;
-    timer_init(&a, count_cb, (void *)0L);
-    timer_init(&b, count_cb, (void *)1L);
-    memset(fired, 0, sizeof(fired));
+    struct loop *l = two_timers(&a, &b);
     uint64_t t0 = clock_mono_us();
     timer_start(l, &a, 30);
     timer_start(l, &b, 10);
@@ -56,11 +62,8 @@ static void test_order_and_not_early(void)
  * fires with the next wake-up, here another timer's. */
 static void test_slack_rides_on_another_wakeup(void)
 {
-    struct loop *l = loop_new(0);
     struct timer a, b;
-    timer_init(&a, count_cb, (void *)0L);
-    timer_init(&b, count_cb, (void *)1L);
-    memset(fired, 0, sizeof(fired));
+    struct loop *l = two_timers(&a, &b);
     uint64_t t0 = clock_mono_us();
     timer_start(l, &a, 60);
     timer_start_slack(l, &b, 20, 200);
