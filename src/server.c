@@ -471,6 +471,13 @@ int server_run(struct server *srv)
 void server_destroy(struct server *srv)
 {
     if (srv->loop) {
+        /* Nothing periodic runs while tearing down: the drain below
+         * (loop_once) would fire a due timer against what is already gone
+         * (the gate's tick reads the closed store). */
+        timer_stop(srv->loop, &srv->flush);
+        timer_stop(srv->loop, &srv->housekeeping);
+        timer_stop(srv->loop, &srv->accept_resume);
+        gate_stop(srv);
         /* Stop the demo first so its thread is not writing into a closed
          * socket; then close everything, mounts last. */
         if (srv->testsig) testsig_stop(srv->testsig);
