@@ -444,11 +444,6 @@ int gate_init(struct server *srv)
     return 0;
 }
 
-void gate_stop(struct server *srv)
-{
-    if (srv->gate) timer_stop(srv->loop, &srv->gate->tick);
-}
-
 void gate_free(struct server *srv)
 {
     struct gate *gt = srv->gate;

@@ -76,8 +76,6 @@ struct gate {
 /* gate_init: the gate of <srv> (after the loop exists; the role is set).
  * Validates the gate's settings as a whole. 0 or -1 (logged). */
 int gate_init(struct server *srv);
-/* gate_stop: no more ticks (shutdown: the store and spaces are going). */
-void gate_stop(struct server *srv);
 void gate_free(struct server *srv);
 
 /* gate_now_unix_s: wall-clock seconds (tickets cross nodes: Unix time). */

@@ -82,7 +82,7 @@ out_free:
     return NULL;
 }
 
-static void run_deferred(struct loop *loop)
+void loop_run_deferred(struct loop *loop)
 {
     /* A release may defer more work; process until empty. */
     for (size_t i = 0; i < loop->defer_len; i++) loop->defer[i].fn(loop->defer[i].ptr);
@@ -92,7 +92,7 @@ static void run_deferred(struct loop *loop)
 void loop_free(struct loop *loop)
 {
     if (!loop) return;
-    run_deferred(loop);
+    loop_run_deferred(loop);
     if (loop->wake_io.events) io_set(loop, &loop->wake_io, 0);
     close(loop->wake_io.fd);
     close(loop->epfd);
@@ -323,7 +323,7 @@ int loop_once(struct loop *loop, int timeout_ms)
     int err = n < 0 ? errno : 0;
     loop_update_time(loop);
     if (n < 0) {
-        run_deferred(loop);
+        loop_run_deferred(loop);
         return err == EINTR ? 0 : -err;
     }
     for (int i = 0; i < n; i++) {
@@ -334,7 +334,7 @@ int loop_once(struct loop *loop, int timeout_ms)
         io->cb(loop, io, loop->events[i].events);
     }
     run_timers(loop);
-    run_deferred(loop);
+    loop_run_deferred(loop);
     return n;
 }
 

@@ -99,6 +99,10 @@ static inline bool timer_armed(const struct timer *t)
 /* loop_defer: runs <fn>(<ptr>) after the current iteration's callbacks.
  * 0 or -ENOMEM. */
 int loop_defer(struct loop *loop, defer_fn fn, void *ptr);
+/* loop_run_deferred: runs the deferred releases now, and nothing else (no
+ * io, no timer): for tearing down, when what a timer or io would touch may
+ * already be gone. */
+void loop_run_deferred(struct loop *loop);
 
 /* loop_wake: thread-safe; makes a blocked loop_once() return and run <cb>
  * set by loop_set_wake_cb() in the loop's thread. */

@@ -471,13 +471,6 @@ int server_run(struct server *srv)
 void server_destroy(struct server *srv)
 {
     if (srv->loop) {
-        /* Nothing periodic runs while tearing down: the drain below
-         * (loop_once) would fire a due timer against what is already gone
-         * (the gate's tick reads the closed store). */
-        timer_stop(srv->loop, &srv->flush);
-        timer_stop(srv->loop, &srv->housekeeping);
-        timer_stop(srv->loop, &srv->accept_resume);
-        gate_stop(srv);
         /* Stop the demo first so its thread is not writing into a closed
          * socket; then close everything, mounts last. */
         if (srv->testsig) testsig_stop(srv->testsig);
@@ -497,7 +490,10 @@ void server_destroy(struct server *srv)
             struct mount *m = srv->mounts[i];
             while (m->listeners.head) conn_close(m->listeners.head);
         }
-        loop_once(srv->loop, 0); /* run deferred frees */
+        /* The deferred frees only: a due timer or a ready io would run
+         * against what is already gone (the gate's tick read the closed
+         * store). */
+        loop_run_deferred(srv->loop);
         for (uint32_t i = 0; i < srv->mounts_len; i++) mount_free(srv->mounts[i]);
         gate_free(srv); /* after every connection let go of its prefix */
         io_set(srv->loop, &srv->signal_io, 0);

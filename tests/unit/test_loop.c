@@ -185,6 +185,17 @@ static void test_defer_and_closed_fd(void)
     deferred = 0;
     loop_defer(l, defer_fn_, (void *)7L);
     CHECK_EQ(deferred, 0);
+    /* Run alone (tearing down), the releases run and a due timer does not. */
+    struct timer due;
+    timer_init(&due, count_cb, (void *)6L);
+    memset(fired, 0, sizeof(fired));
+    timer_start(l, &due, 0);
+    loop_run_deferred(l);
+    CHECK_EQ(deferred, 7);
+    CHECK_EQ(fired[6], 0);
+    timer_stop(l, &due);
+    deferred = 0;
+    loop_defer(l, defer_fn_, (void *)7L);
     /* Nothing left to wait for: loop_run returns after running the defer. */
     CHECK_EQ(loop_run(l), 0);
     CHECK_EQ(deferred, 7);
