@@ -320,7 +320,8 @@ static void sample(struct server *srv, uint64_t now_ms)
 }
 
 /* The origin's timeline gets, once a second, what every process counted
- * since the last tick (workers report every 250 ms). */
+ * since the last tick (workers report at their housekeeping, once a second
+ * when a counter changed). */
 static void feed_timeline(struct server *srv, uint64_t now_ms)
 {
     struct gate *gt = srv->gate;
