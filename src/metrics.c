@@ -32,6 +32,19 @@ static const char *const reason_names[REJ__COUNT] = {
     [REJ_BODY_TOO_LARGE] = "body_too_large",
 };
 
+const uint32_t flush_lag_bucket_ms[FLUSH_LAG_BUCKETS] = {50, 100, 250, 500, 1000, 2000};
+
+void metrics_flush_lag(struct metrics *m, uint64_t lag_ms)
+{
+    m->flush_passes++;
+    m->flush_lag_ms += lag_ms;
+    for (int i = 0; i < FLUSH_LAG_BUCKETS; i++)
+        if (lag_ms <= flush_lag_bucket_ms[i]) {
+            m->flush_lag[i]++;
+            return;
+        }
+}
+
 const char *reject_reason_name(enum reject_reason r)
 {
     return r < REJ__COUNT ? reason_names[r] : "unknown";
@@ -109,6 +122,21 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
         "Listeners closed for sending data after their request.", m->junk_from_listeners);
     one(&b, "podium_bytes_sent_total", "counter", "Bytes written to listeners.", m->bytes_sent);
     one(&b, "podium_listener_writes_total", "counter", "writev calls to listeners.", m->writes);
+    family(&b, "podium_flush_lag_seconds", "histogram",
+           "Flush passes that wrote to listeners, by how long after their due time the last "
+           "write was done.");
+    {
+        uint64_t cum = 0;
+        for (int i = 0; i < FLUSH_LAG_BUCKETS; i++) {
+            cum += m->flush_lag[i];
+            put(&b, "podium_flush_lag_seconds_bucket{le=\"%g\"} %llu\n",
+                flush_lag_bucket_ms[i] / 1000.0, (unsigned long long)cum);
+        }
+        put(&b, "podium_flush_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
+            (unsigned long long)m->flush_passes);
+        put(&b, "podium_flush_lag_seconds_sum %.3f\n", m->flush_lag_ms / 1000.0);
+        put(&b, "podium_flush_lag_seconds_count %llu\n", (unsigned long long)m->flush_passes);
+    }
     family(&b, "podium_rejections_total", "counter", "Requests or connections refused, by reason.");
     for (int r = 0; r < REJ__COUNT; r++)
         put(&b, "podium_rejections_total{reason=\"%s\"} %llu\n", reason_names[r],

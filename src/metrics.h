@@ -30,6 +30,11 @@ enum reject_reason {
 
 const char *reject_reason_name(enum reject_reason r);
 
+/* The flush lag histogram's upper bounds, in ms (a pass is counted in the
+ * first bucket that holds it; above the last, only in flush_passes). */
+#define FLUSH_LAG_BUCKETS 6
+extern const uint32_t flush_lag_bucket_ms[FLUSH_LAG_BUCKETS];
+
 /* Every field is a uint64_t: workers' reports are summed field by field. */
 struct metrics {
     uint64_t accepts;          /* TCP connections accepted */
@@ -40,6 +45,9 @@ struct metrics {
     uint64_t listener_leaves;  /* listeners that went away (closed by peer, error) */
     uint64_t bytes_sent;       /* body and header bytes written to listeners */
     uint64_t writes;           /* writev calls to listeners */
+    uint64_t flush_passes;     /* flush passes that wrote to a listener */
+    uint64_t flush_lag_ms;     /* their lags summed: due time to the last write */
+    uint64_t flush_lag[FLUSH_LAG_BUCKETS]; /* passes per lag bucket (not cumulative) */
     uint64_t slow_skips;       /* slow listeners moved ahead to a page boundary */
     uint64_t slow_drops;       /* slow listeners disconnected */
     uint64_t sources;          /* connected now (gauge) */
@@ -78,6 +86,10 @@ struct metrics {
 
 
 struct server;
+
+/* metrics_flush_lag: one flush pass that wrote to a listener finished
+ * <lag_ms> after it was due. */
+void metrics_flush_lag(struct metrics *m, uint64_t lag_ms);
 
 /* metrics_render: the Prometheus text exposition of <srv> into a malloc'd
  * buffer. 0 or -ENOMEM. */

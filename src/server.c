@@ -33,12 +33,27 @@
 #define HOUSEKEEPING_MS_MIN 25
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 
+static void start_flush(struct server *srv)
+{
+    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    srv->flush_due_ms = srv->flush.when_ms;
+}
+
+/* The flush pass. Its lag, from the due time to the last write (a fresh
+ * clock: the pass itself may take a while), is what the listener furthest
+ * down the list waits beyond the cadence; passes that wrote nothing are not
+ * counted, so an idle worker's counters stay still. */
 static void on_flush(struct loop *loop, struct timer *t)
 {
     struct server *srv = t->data;
+    uint64_t writes = srv->m.writes;
     edge_pump(srv);
     fanout_tick(srv);
-    timer_start(loop, t, srv->conf.flush_ms);
+    if (srv->m.writes != writes) {
+        uint64_t done_ms = clock_mono_ms();
+        metrics_flush_lag(&srv->m, done_ms > srv->flush_due_ms ? done_ms - srv->flush_due_ms : 0);
+    }
+    start_flush(srv);
 }
 
 /* housekeeping_ms: deadlines (header, source silence, grace periods) are
@@ -351,7 +366,7 @@ static int init_common(struct server *srv)
     timer_init(&srv->flush, on_flush, srv);
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
-    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    start_flush(srv);
     start_housekeeping(srv);
     srv->started_ms = loop_now_ms(srv->loop);
     return 0;

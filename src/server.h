@@ -43,6 +43,7 @@ struct server {
     struct timer accept_resume;
     struct timer housekeeping;
     struct timer flush;
+    uint64_t flush_due_ms; /* when the armed flush pass is due (its lag metric) */
     struct io signal_io;
     uint16_t port;
     uint32_t connections_max; /* effective cap (conf, or from RLIMIT_NOFILE) */

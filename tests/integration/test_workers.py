@@ -8,7 +8,8 @@ import signal
 import socket
 import time
 
-from lib import Podium, children, tcp_row, ffmpeg_source, decode_check, ogg_pages, run, wait_for, wait_mount
+from lib import (Podium, children, tcp_row, ffmpeg_source, decode_check, ogg_pages, run,
+                 settle_stats, wait_for, wait_mount)
 
 
 def socket_owner(server_port, client_port, pids):
@@ -152,6 +153,54 @@ def test_kill_worker_listeners_resume():
             src.wait()
 
 
+LAG = "podium_flush_lag_seconds"
+
+
+def flush_lag(srv):
+    """The flush lag histogram: (count, sum in s, passes over 1 s), after
+    checking it is one (cumulative buckets, +Inf equal to the count)."""
+    m = srv.metrics()
+    les = ["0.05", "0.1", "0.25", "0.5", "1", "2", "+Inf"]
+    cum = [m[f'{LAG}_bucket{{le="{le}"}}'] for le in les]
+    assert cum == sorted(cum), cum
+    assert cum[-1] == m[f"{LAG}_count"], (cum, m[f"{LAG}_count"])
+    return m[f"{LAG}_count"], m[f"{LAG}_sum"], cum[-1] - cum[les.index("1")]
+
+
+def test_stopped_worker_shows_in_flush_lag():
+    """A worker that does not get to run (SIGSTOP here, a starved machine in
+    production) writes to its listeners late: the origin's /metrics shows
+    those passes in the flush lag histogram, summed from the workers."""
+    with Podium(config={"workers": 1, "flush_ms": 100}) as srv:
+        src = ffmpeg_source(srv.port, "lag", page_ms=100)
+        try:
+            wait_mount(srv, "lag")
+            wait_for(lambda: len(children(srv.proc.pid)) == 1, 5, "one worker")
+            worker = children(srv.proc.pid)[0]
+            c = Conn(srv.port, "/live/lag.opus")
+            deadline = time.time() + 10
+            while time.time() < deadline and len(audio_seqs(c.pages())) < 3:
+                pump([c], 0.3)
+            settle_stats()
+            n0, sum0, late0 = flush_lag(srv)
+            assert n0 >= 1, "the listener's flush passes are counted"
+            os.kill(worker, signal.SIGSTOP)
+            time.sleep(1.5)
+            os.kill(worker, signal.SIGCONT)
+            pump([c], 1.0)
+            settle_stats()
+            n1, sum1, late1 = flush_lag(srv)
+            assert n1 > n0
+            assert late1 - late0 >= 1, "the pass after the stop lagged over 1 s"
+            assert sum1 - sum0 >= 1.3, (sum0, sum1)
+            assert not c.eof
+            assert_continuous(audio_seqs(c.pages()), "the listener across the stop")
+            c.s.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
 def test_bad_from_is_400():
     with Podium(config={"workers": 2}, demo=True) as srv:
         wait_mount(srv, "demo")
@@ -193,5 +242,6 @@ def test_single_process_mode():
 
 
 if __name__ == "__main__":
-    raise SystemExit(run([test_kill_worker_listeners_resume, test_bad_from_is_400,
+    raise SystemExit(run([test_kill_worker_listeners_resume, test_stopped_worker_shows_in_flush_lag,
+                          test_bad_from_is_400,
                           test_workers_never_outlive_the_origin, test_single_process_mode]))
