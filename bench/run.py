@@ -11,7 +11,9 @@ Steady mode (default), for each N and each target:
   wait until they are all playing, settle, then measure over a steady window:
     CPU-us per listener-second = server CPU us / (live listeners x window s)
     KiB RSS per listener       = (RSS with N - RSS with 0) / live listeners
-  and stalls/joined/failed from storm.
+  and stalls/joined/failed from storm; steal% is the share of the machine's
+  CPU the hypervisor gave to others in the window, and for podium the flush
+  lag histogram from /metrics (passes over 1 s late: the server was late).
   --reader-ratio: for each floor cadence, one more floor with N storm and N
   bench/reader (counts bytes, verifies nothing) listeners side by side, and
   the ratio of the two clients' CPU per listener-second over one window
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 PW = "benchpw"
 MOUNT = "/live/bench.opus"
@@ -162,6 +165,34 @@ def cpu_ticks_s(pid):
         except (OSError, ValueError, IndexError):
             pass
     return total / CLK_TCK
+
+
+def steal_s():
+    """CPU time the hypervisor gave to others, all vCPUs (/proc/stat)."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / CLK_TCK
+
+
+def flush_lag(base_url):
+    """podium's flush lag histogram from /metrics: (passes, passes over 1 s,
+    the largest bucket bound reached, in s), or None."""
+    try:
+        with urllib.request.urlopen(base_url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    buckets, count = [], None
+    for line in text.splitlines():
+        m = re.match(r'podium_flush_lag_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+        if m:
+            buckets.append((float(m.group(1)), int(m.group(2))))
+        elif line.startswith("podium_flush_lag_seconds_count "):
+            count = int(line.split()[1])
+    if count is None:
+        return None
+    over_1s = count - max((n for le, n in buckets if le <= 1.0), default=0)
+    worst = min((le for le, n in buckets if n == count), default=float("inf"))
+    return count, over_1s, worst
 
 
 def rss_kib(pid):
@@ -515,20 +546,26 @@ def steady(cfg, target, n):
         live0 = cl.progress.get("live", 0)
         k0 = cpu_ticks_s(target.proc.pid)
         c0, q0, t0 = cpu_s(target.proc.pid), cpu_s(cl.proc.pid), time.monotonic()
+        st0 = steal_s()
         src0 = cpu_s(target.source.pid) if target.source else 0.0
         time.sleep(cfg.duration)
         c1, q1, t1 = cpu_s(target.proc.pid), cpu_s(cl.proc.pid), time.monotonic()
+        st1 = steal_s()
         k1 = cpu_ticks_s(target.proc.pid)
         src1 = cpu_s(target.source.pid) if target.source else 0.0
         live1 = cl.progress.get("live", 0)
         r["rss_kib"] = rss_kib(target.proc.pid)
         res = cl.finish(30)
+        if target.kind == "podium":
+            time.sleep(2)  # the workers' last reports (at most 1.5 s apart)
+            r["flush_lag"] = flush_lag(target.base_url())
         window = t1 - t0
         live = (live0 + live1) / 2
         r.update(window_s=round(window, 2), live=int(live), result=res,
                  server_cpu_pct=100 * (c1 - c0) / window,
                  client_cpu_pct=100 * (q1 - q0) / window,
-                 source_cpu_pct=100 * (src1 - src0) / window)
+                 source_cpu_pct=100 * (src1 - src0) / window,
+                 steal_pct=100 * (st1 - st0) / (window * (os.cpu_count() or 1)))
         if live > 0:
             r["cpu_us_per_ls"] = (c1 - c0) * 1e6 / (live * window)
             r["cpu_us_per_ls_stat"] = (k1 - k0) * 1e6 / (live * window)
@@ -627,7 +664,7 @@ def print_steady(n, rows, cfg):
           f"ramp {cfg.ramp_rate:g}/s, stall = player buffer empty > 1 s ==")
     hdr = (f"{'target':<12} {'cadence':<10} {'live':>6} {'CPU-us/l-s':>11} {'KiB/listener':>12} "
            f"{'stalls':>6} {'joined':>7} {'failed':>6} {'pending':>7} {'errors':>6} {'join s':>6} "
-           f"{'server%':>8} {'storm%':>7} {'storm-us/l-s':>12} {'source%':>8}")
+           f"{'server%':>8} {'storm%':>7} {'storm-us/l-s':>12} {'source%':>8} {'steal%':>7}")
     print(hdr)
     print("-" * len(hdr))
     srows = [r for r in rows if r.get("client") == "storm"]
@@ -643,7 +680,8 @@ def print_steady(n, rows, cfg):
               f"{res['listeners']['failed'] - pend:>6} {pend:>7} "
               f"{res['integrity_errors']['total']:>6} {r['join_s']:>6.1f} "
               f"{r['server_cpu_pct']:>8.1f} {r['client_cpu_pct']:>7.1f} "
-              f"{fmt(r.get('client_cpu_us_per_ls')):>12} {r['source_cpu_pct']:>8.1f}")
+              f"{fmt(r.get('client_cpu_us_per_ls')):>12} {r['source_cpu_pct']:>8.1f} "
+              f"{r['steal_pct']:>7.1f}")
     def median_of(key):
         got = {}
         for r in srows:
@@ -691,6 +729,11 @@ def print_steady(n, rows, cfg):
         print(f"client cost {r['label']}, side by side on one floor: storm {rs:.1f} us/l-s "
               f"(live {r['live_storm']}), reader {rr:.1f} us/l-s (live {r['live_reader']}), "
               f"storm/reader {ratio(rs, rr):.2f} (goal <= 1.3)")
+    for r in srows:
+        if r.get("flush_lag"):
+            passes, late, worst = r["flush_lag"]
+            print(f"{r['label']}: {passes} flush passes, {late} of them over 1 s late, "
+                  f"all within {worst:g} s (podium_flush_lag_seconds)")
     slow = [r["label"] for r in srows if r.get("ok") and r["live"] < r["n"]]
     if slow:
         print(f"note: not all {n} listeners were live in the window for {', '.join(slow)}; "
