@@ -33,9 +33,12 @@
 #define HOUSEKEEPING_MS_MIN 25
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 
-static void start_flush(struct server *srv)
+/* The next flush pass is due <after_ms> from now: flush_ms after this one
+ * ran, so a machine that cannot keep up stretches the cadence instead of
+ * piling passes up (a worker's first one: see server_init_worker). */
+static void start_flush(struct server *srv, uint64_t after_ms)
 {
-    timer_start(srv->loop, &srv->flush, srv->conf.flush_ms);
+    timer_start(srv->loop, &srv->flush, after_ms);
     srv->flush_due_ms = srv->flush.when_ms;
 }
 
@@ -53,7 +56,7 @@ static void on_flush(struct loop *loop, struct timer *t)
         uint64_t done_ms = clock_mono_ms();
         metrics_flush_lag(&srv->m, done_ms > srv->flush_due_ms ? done_ms - srv->flush_due_ms : 0);
     }
-    start_flush(srv);
+    start_flush(srv, srv->conf.flush_ms);
 }
 
 /* housekeeping_ms: deadlines (header, source silence, grace periods) are
@@ -366,7 +369,7 @@ static int init_common(struct server *srv)
     timer_init(&srv->flush, on_flush, srv);
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
-    start_flush(srv);
+    start_flush(srv, srv->conf.flush_ms);
     start_housekeeping(srv);
     srv->started_ms = loop_now_ms(srv->loop);
     return 0;
@@ -470,6 +473,13 @@ int server_init_worker(struct server *srv, uint32_t index, int listen_fd, int re
         return -1;
     }
     listen_on(srv, listen_fd);
+    /* Worker i of n makes its first pass (i + 1)/n of a period from now:
+     * workers started together would otherwise all write at the same
+     * moment, share the cores for the whole pass, and each one's last
+     * listener would wait for all of them. Never more than a period: a
+     * listener who joins a young stream has little audio to start with. */
+    uint32_t n = srv->conf.workers > index ? srv->conf.workers : index + 1;
+    start_flush(srv, (uint64_t)srv->conf.flush_ms * (index + 1) / n);
     return 0;
 }
 

@@ -6,6 +6,7 @@ import os
 import selectors
 import signal
 import socket
+import statistics
 import time
 
 from lib import (Podium, children, tcp_row, ffmpeg_source, decode_check, ogg_pages, run,
@@ -201,6 +202,60 @@ def test_stopped_worker_shows_in_flush_lag():
             src.wait()
 
 
+def flush_phases(conns, seconds):
+    """When each connection's data comes in: the start of each burst (data
+    after 300 ms of quiet), for <seconds>."""
+    sel = selectors.DefaultSelector()
+    last = {}
+    starts = {c: [] for c in conns}
+    for c in conns:
+        sel.register(c.s, selectors.EVENT_READ, c)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.05):
+            c, now = key.data, time.monotonic()
+            data = c.s.recv(65536)
+            assert data, "a listener was closed"
+            if now - last.get(c, 0) > 0.3:
+                starts[c].append(now)
+            last[c] = now
+    sel.close()
+    return [starts[c] for c in conns]
+
+
+def test_workers_flush_out_of_step():
+    """Two workers started together write to their listeners half a period
+    apart, not at the same moment: each pass then has the CPU to itself."""
+    with Podium(config={"workers": 2, "flush_ms": 1000}) as srv:
+        src = ffmpeg_source(srv.port, "ph", page_ms=100)
+        try:
+            wait_mount(srv, "ph")
+            wait_for(lambda: len(children(srv.proc.pid)) == 2, 5, "two workers")
+            workers = children(srv.proc.pid)
+            by = {}
+            for _ in range(20):
+                if len(by) == 2:
+                    break
+                c = Conn(srv.port, "/live/ph.opus")
+                w = socket_owner(srv.port, c.s.getsockname()[1], workers)
+                if w in by:
+                    c.s.close()
+                else:
+                    by[w] = c
+            assert len(by) == 2, "20 joins all landed on one worker"
+            a, b = flush_phases(list(by.values()), 4.5)
+            assert len(a) >= 3 and len(b) >= 3, (a, b)
+            # How far each pass of one (the first may be the join's burst) is
+            # from the nearest pass of the other: half a second when spread.
+            d = statistics.median(min(abs(tb - ta) for ta in a) for tb in b[1:])
+            assert 0.3 <= d <= 0.7, f"the workers flush {d * 1000:.0f} ms apart"
+            for c in by.values():
+                c.s.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
 def test_bad_from_is_400():
     with Podium(config={"workers": 2}, demo=True) as srv:
         wait_mount(srv, "demo")
@@ -243,5 +298,6 @@ def test_single_process_mode():
 
 if __name__ == "__main__":
     raise SystemExit(run([test_kill_worker_listeners_resume, test_stopped_worker_shows_in_flush_lag,
+                          test_workers_flush_out_of_step,
                           test_bad_from_is_400,
                           test_workers_never_outlive_the_origin, test_single_process_mode]))
