@@ -275,26 +275,42 @@ static void flat_build(struct mount *m)
     }
 }
 
+static void tick_mount(struct server *srv, struct mount *m, uint64_t now)
+{
+    bool dirty = m->dirty;
+    m->dirty = false;
+    if (dirty) flat_build(m);
+    struct conn *next;
+    for (struct conn *c = m->listeners.head; c; c = next) {
+        next = c->next;
+        if (c->blocked) {
+            if (now - c->stall_since_ms >= srv->conf.write_stall_ms) {
+                srv->m.slow_drops++;
+                conn_close(c);
+            }
+            continue;
+        }
+        if (dirty) fanout_flush(c);
+    }
+    if (dirty) m->flushed_head = m->ring.head;
+}
+
 void fanout_tick(struct server *srv)
 {
     uint64_t now = loop_now_ms(srv->loop);
+    for (uint32_t i = 0; i < srv->mounts_len; i++)
+        tick_mount(srv, srv->mounts[i], now);
+}
+
+bool fanout_young_tick(struct server *srv)
+{
+    uint64_t now = loop_now_ms(srv->loop);
+    bool again = false;
     for (uint32_t i = 0; i < srv->mounts_len; i++) {
         struct mount *m = srv->mounts[i];
-        bool dirty = m->dirty;
-        m->dirty = false;
-        if (dirty) flat_build(m);
-        struct conn *next;
-        for (struct conn *c = m->listeners.head; c; c = next) {
-            next = c->next;
-            if (c->blocked) {
-                if (now - c->stall_since_ms >= srv->conf.write_stall_ms) {
-                    srv->m.slow_drops++;
-                    conn_close(c);
-                }
-                continue;
-            }
-            if (dirty) fanout_flush(c);
-        }
-        if (dirty) m->flushed_head = m->ring.head;
+        if (!m->listeners.len || !mount_young(m, srv->conf.burst_ms)) continue;
+        again = true;
+        if (m->dirty) tick_mount(srv, m, now);
     }
+    return again;
 }

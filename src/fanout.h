@@ -41,6 +41,11 @@ void fanout_flush(struct conn *c);
 /* fanout_tick: the flush pass over every mount with new pages. */
 void fanout_tick(struct server *srv);
 
+/* fanout_young_tick: the pass over the mounts that are young
+ * (mount_young: under burst_ms of audio) and have listeners; true while
+ * there is one. See server.c, on_young. */
+bool fanout_young_tick(struct server *srv);
+
 /* fanout_detach: removes a closing listener from its mount. */
 void fanout_detach(struct conn *c);
 

@@ -210,6 +210,14 @@ void mount_packet(struct mount *m, const uint8_t *pkt, uint32_t len, int samples
     if (m->pend_samples >= m->srv->conf.page_ms * 48) publish(m);
 }
 
+bool mount_young(const struct mount *m, uint32_t ms)
+{
+    const struct ring *r = &m->ring;
+    if (r->head == r->tail) return true;
+    uint64_t newest = ring_get(r, r->head - 1)->granule, oldest = ring_get(r, r->tail)->granule;
+    return newest - oldest < (uint64_t)ms * 48;
+}
+
 void mount_flush_pending(struct mount *m)
 {
     publish(m);

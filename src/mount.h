@@ -95,6 +95,10 @@ void mount_packet(struct mount *m, const uint8_t *pkt, uint32_t len, int samples
 /* mount_flush_pending: publishes whatever is gathered (source ended). */
 void mount_flush_pending(struct mount *m);
 
+/* mount_young: <m>'s window holds less than <ms> of audio (it went live
+ * less than that ago): a listener who joins now gets less than its burst. */
+bool mount_young(const struct mount *m, uint32_t ms);
+
 /* mount_source_left: the source detached; starts the grace period. */
 void mount_source_left(struct mount *m);
 

@@ -32,6 +32,7 @@
 #define HOUSEKEEPING_MS_MAX 1000 /* deadlines are checked at least this often */
 #define HOUSEKEEPING_MS_MIN 25
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
+#define YOUNG_FLUSH_MS 250 /* a young stream's listeners wait at most this for pages */
 
 /* The next flush pass is due <after_ms> from now: flush_ms after this one
  * ran, so a machine that cannot keep up stretches the cadence instead of
@@ -57,6 +58,26 @@ static void on_flush(struct loop *loop, struct timer *t)
         metrics_flush_lag(&srv->m, done_ms > srv->flush_due_ms ? done_ms - srv->flush_due_ms : 0);
     }
     start_flush(srv, srv->conf.flush_ms);
+}
+
+/* A stream that went live less than burst_ms ago gives a joining listener
+ * less than its burst, perhaps one page; its player would run dry long
+ * before a pass a whole flush_ms later. So while a mount is young its
+ * listeners get a pass every YOUNG_FLUSH_MS as well: the gaps in what they
+ * receive grow from a quarter of a second to the cadence, never at once from
+ * almost nothing. The regular flush keeps its own timer and phase. */
+static void on_young(struct loop *loop, struct timer *t)
+{
+    struct server *srv = t->data;
+    edge_pump(srv);
+    if (fanout_young_tick(srv)) timer_start(loop, t, YOUNG_FLUSH_MS);
+}
+
+static void young_listener(struct server *srv, const struct mount *m)
+{
+    if (srv->conf.flush_ms > YOUNG_FLUSH_MS && !timer_armed(&srv->young) &&
+        mount_young(m, srv->conf.burst_ms))
+        timer_start(srv->loop, &srv->young, YOUNG_FLUSH_MS);
 }
 
 /* housekeeping_ms: deadlines (header, source silence, grace periods) are
@@ -178,6 +199,7 @@ static void route_listener(struct conn *c, const struct http_request *req, const
         return;
     }
     fanout_join(c, m, head, start);
+    young_listener(srv, m);
 }
 
 /* The overload ladder's class of a request this process serves itself.
@@ -369,6 +391,7 @@ static int init_common(struct server *srv)
     timer_init(&srv->flush, on_flush, srv);
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
+    timer_init(&srv->young, on_young, srv);
     start_flush(srv, srv->conf.flush_ms);
     start_housekeeping(srv);
     srv->started_ms = loop_now_ms(srv->loop);

@@ -44,6 +44,7 @@ struct server {
     struct timer housekeeping;
     struct timer flush;
     uint64_t flush_due_ms; /* when the armed flush pass is due (its lag metric) */
+    struct timer young;    /* extra passes while a mount with listeners is young */
     struct io signal_io;
     uint16_t port;
     uint32_t connections_max; /* effective cap (conf, or from RLIMIT_NOFILE) */

@@ -91,6 +91,51 @@ def test_burst_then_live():
             src.wait()
 
 
+def arrivals(l, seconds):
+    """Reads <l> for <seconds>; the monotonic times data came in."""
+    times = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        l.s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = l.s.recv(65536)
+        except socket.timeout:
+            continue
+        assert chunk, "closed"
+        l.body += chunk
+        times.append(time.monotonic())
+    return times
+
+
+def test_young_stream_feeds_its_first_listeners_often():
+    """A listener who joins a stream that just went live gets what little
+    audio there is, then pages every quarter second until the stream is
+    burst_ms old, instead of waiting a whole flush_ms with a player about to
+    run dry; then the regular cadence takes over."""
+    with Podium(config={"workers": 0, "flush_ms": 1000, "burst_ms": 2000}) as srv:
+        src = ffmpeg_source(srv.port, "young", page_ms=100)
+        try:
+            wait_for(lambda: srv.get("/live/young.opus", method="HEAD")[0] == 200, 10,
+                     "mount young")
+            l = Listener(srv.port, "young")
+            t0 = time.monotonic()
+            early = arrivals(l, 1.2)
+            # The longest wait for data in the first 1.2 s, its end included.
+            marks = [t0] + early + [t0 + 1.2]
+            gap = max(b - a for a, b in zip(marks, marks[1:]))
+            assert gap <= 0.5, f"a young stream's listener waited {gap:.2f} s for pages"
+            arrivals(l, 2.3)  # the stream is over burst_ms old now
+            late = arrivals(l, 3.0)
+            bursts = 1 + sum(1 for a, b in zip(late, late[1:]) if b - a > 0.15)
+            assert bursts <= 4, f"{bursts} writes in 3 s: the extra passes did not stop"
+            pages = check_stream(l.body)
+            assert pages[-1][1] >= 4 * 48000, "the listener kept getting audio"
+            l.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
 def test_head_request():
     with Podium() as srv:
         src = ffmpeg_source(srv.port, "h")
@@ -251,7 +296,8 @@ def test_demo_and_pages():
 
 
 if __name__ == "__main__":
-    sys.exit(run([test_many_listeners_decode, test_burst_then_live, test_head_request,
+    sys.exit(run([test_many_listeners_decode, test_burst_then_live,
+                  test_young_stream_feeds_its_first_listeners_often, test_head_request,
                   test_chunked_put_source, test_source_reconnect_keeps_listeners,
                   test_source_timeout_and_takeover, test_grace_period_then_clean_close,
                   test_demo_and_pages]))
