@@ -11,7 +11,8 @@ Steady mode (default), for each N and each target:
   wait until they are all playing, settle, then measure over a steady window:
     CPU-us per listener-second = server CPU us / (live listeners x window s)
     KiB RSS per listener       = (RSS with N - RSS with 0) / live listeners
-  and stalls/joined/failed from storm; steal% is the share of the machine's
+  and stalls/joined/failed from storm (stalls: the whole run, ramp included;
+  in win: those of the steady window alone); steal% is the share of the machine's
   CPU the hypervisor gave to others in the window, and for podium the flush
   lag histogram from /metrics (passes over 1 s late: the server was late).
   --reader-ratio: for each floor cadence, one more floor with N storm and N
@@ -556,6 +557,13 @@ def steady(cfg, target, n):
         live1 = cl.progress.get("live", 0)
         r["rss_kib"] = rss_kib(target.proc.pid)
         res = cl.finish(30)
+        if res:
+            # storm's timeline counts from its start, about t_start: the
+            # stalls of the seconds that overlap the window, apart from the
+            # ramp's (when joins and the fan-out compete for the cores)
+            w0, w1 = t0 - t_start, t1 - t_start
+            r["window_stalls"] = sum(t[3] for t in res.get("timeline", [])
+                                     if t[0] + 1 > w0 and t[0] < w1)
         if target.kind == "podium":
             time.sleep(2)  # the workers' last reports (at most 1.5 s apart)
             r["flush_lag"] = flush_lag(target.base_url())
@@ -663,7 +671,7 @@ def print_steady(n, rows, cfg):
     print(f"\n== steady: N={n} listeners (podium storm), window {cfg.duration:g} s, "
           f"ramp {cfg.ramp_rate:g}/s, stall = player buffer empty > 1 s ==")
     hdr = (f"{'target':<12} {'cadence':<10} {'live':>6} {'CPU-us/l-s':>11} {'KiB/listener':>12} "
-           f"{'stalls':>6} {'joined':>7} {'failed':>6} {'pending':>7} {'errors':>6} {'join s':>6} "
+           f"{'stalls':>6} {'in win':>6} {'joined':>7} {'failed':>6} {'pending':>7} {'errors':>6} {'join s':>6} "
            f"{'server%':>8} {'storm%':>7} {'storm-us/l-s':>12} {'source%':>8} {'steal%':>7}")
     print(hdr)
     print("-" * len(hdr))
@@ -676,7 +684,8 @@ def print_steady(n, rows, cfg):
         pend = storm_pending(res)
         print(f"{r['label']:<12} {r['cadence']:<10} {r['live']:>6} "
               f"{fmt(r.get('cpu_us_per_ls')):>11} {fmt(r.get('kib_per_listener'), '{:.2f}'):>12} "
-              f"{res['stalls']['count']:>6} {res['listeners']['joined']:>7} "
+              f"{res['stalls']['count']:>6} {r.get('window_stalls', '-'):>6} "
+              f"{res['listeners']['joined']:>7} "
               f"{res['listeners']['failed'] - pend:>6} {pend:>7} "
               f"{res['integrity_errors']['total']:>6} {r['join_s']:>6.1f} "
               f"{r['server_cpu_pct']:>8.1f} {r['client_cpu_pct']:>7.1f} "
