@@ -357,8 +357,9 @@ class Listener:
         if read:
             self.status, self.headers, self.body = read_response(self.s, 5, body_bytes=1)
 
-    def pump(self, seconds):
-        """Reads for <seconds>; returns bytes got in that time. False on EOF."""
+    def pump(self, seconds, times=None):
+        """Reads for <seconds>; returns bytes got in that time, None on EOF
+        before any. <times>: a list to append each arrival's monotonic time to."""
         deadline = time.time() + seconds
         got = 0
         while time.time() < deadline:
@@ -373,6 +374,8 @@ class Listener:
                 return None if got == 0 else got
             self.body += chunk
             got += len(chunk)
+            if times is not None:
+                times.append(time.monotonic())
         return got
 
     def close(self):
