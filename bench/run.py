@@ -271,51 +271,7 @@ def probe_stream(port, timeout_s):
 
 # ---- targets ----------------------------------------------------------------
 
-ICECAST_XML = """<icecast>
-  <location>bench</location>
-  <admin>bench@localhost</admin>
-  <limits>
-    <clients>100000</clients>
-    <sources>4</sources>
-    <queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout>
-    <header-timeout>15</header-timeout>
-    <source-timeout>10</source-timeout>
-    <burst-on-connect>1</burst-on-connect>
-    <burst-size>65535</burst-size>
-  </limits>
-  <authentication>
-    <source-password>{pw}</source-password>
-    <relay-password>{pw}</relay-password>
-    <admin-user>admin</admin-user>
-    <admin-password>{pw}</admin-password>
-  </authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket>
-    <port>{port}</port>
-    <bind-address>127.0.0.1</bind-address>
-  </listen-socket>
-  <fileserve>1</fileserve>
-  <paths>
-    <basedir>/usr/share/icecast2</basedir>
-    <logdir>{logdir}</logdir>
-    <webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot>
-  </paths>
-  <logging>
-    <accesslog>access.log</accesslog>
-    <errorlog>error.log</errorlog>
-    <loglevel>2</loglevel>
-  </logging>
-  <security>
-    <chroot>0</chroot>
-    <changeowner>
-      <user>icecast2</user>
-      <group>icecast</group>
-    </changeowner>
-  </security>
-</icecast>
-"""
+ICECAST_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "icecast.xml.in")
 
 
 class Target:
@@ -352,7 +308,10 @@ class Target:
             os.makedirs(logdir, exist_ok=True)
             xml = os.path.join(self.dir, "icecast.xml")
             with open(xml, "w") as f:
-                f.write(ICECAST_XML.format(pw=PW, port=self.port, logdir=logdir))
+                with open(ICECAST_XML) as t:
+                    f.write(t.read().format(pw=PW, port=self.port, logdir=logdir,
+                                            clients=100000, root_only="",
+                                            end_root_only=""))
             # icecast refuses to run as root; <changeowner> drops to icecast2
             # after binding, so its log dir must be theirs.
             shutil.chown(logdir, "icecast2", "icecast")

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from lib import BIN, Podium, ffmpeg_source, track, wait_mount
+from lib import BIN, ROOT, Podium, ffmpeg_source, track, wait_mount
 
 TMP = tempfile.mkdtemp(prefix="podium-storm-test-")
 
@@ -60,55 +60,7 @@ class Broadcast:
 ICECAST_BIN = shutil.which("icecast2") or "/usr/bin/icecast2"
 ICECAST_USER, ICECAST_GROUP = "icecast2", "icecast"  # made by Debian's package
 
-ICECAST_XML = """<icecast>
-  <location>podium-test</location>
-  <admin>test@localhost</admin>
-  <limits>
-    <clients>1000</clients>
-    <sources>2</sources>
-    <queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout>
-    <header-timeout>15</header-timeout>
-    <source-timeout>10</source-timeout>
-    <burst-on-connect>1</burst-on-connect>
-    <burst-size>65535</burst-size>
-  </limits>
-  <authentication>
-    <source-password>{pw}</source-password>
-    <relay-password>{pw}</relay-password>
-    <admin-user>admin</admin-user>
-    <admin-password>{pw}</admin-password>
-  </authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket>
-    <port>{port}</port>
-    <bind-address>127.0.0.1</bind-address>
-  </listen-socket>
-  <fileserve>0</fileserve>
-  <paths>
-    <basedir>/usr/share/icecast2</basedir>
-    <logdir>{logdir}</logdir>
-    <webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot>
-  </paths>
-  <logging>
-    <accesslog>access.log</accesslog>
-    <errorlog>error.log</errorlog>
-    <loglevel>2</loglevel>
-  </logging>
-  <security>
-    <chroot>0</chroot>{changeowner}
-  </security>
-</icecast>
-"""
-
-# Icecast will not run as root; as root it must be told to drop to its own
-# user after binding (<changeowner>), which is what Debian's init script does.
-CHANGEOWNER = """
-    <changeowner>
-      <user>{user}</user>
-      <group>{group}</group>
-    </changeowner>"""
+ICECAST_XML = os.path.join(ROOT, "bench", "icecast.xml.in")
 
 
 def free_port():
@@ -159,17 +111,20 @@ class IcecastBroadcast:
     def __enter__(self):
         logdir = os.path.join(self.tmp, "log")
         os.makedirs(logdir)
-        changeowner = ""
+        # Icecast will not run as root: as root, the template makes it drop
+        # to its own user after binding.
+        off = ("", "") if os.geteuid() == 0 else ("<!--", "-->")
         if os.geteuid() == 0:
-            changeowner = CHANGEOWNER.format(user=ICECAST_USER, group=ICECAST_GROUP)
             # after the drop it still writes its logs, and must reach them
             shutil.chown(logdir, ICECAST_USER, ICECAST_GROUP)
             os.chmod(self.tmp, 0o755)
         self.port = free_port()
         xml = os.path.join(self.tmp, "icecast.xml")
         with open(xml, "w") as f:
-            f.write(ICECAST_XML.format(pw=self.password, port=self.port, logdir=logdir,
-                                       changeowner=changeowner))
+            with open(ICECAST_XML) as t:
+                f.write(t.read().format(pw=self.password, port=self.port, logdir=logdir,
+                                        clients=1000, root_only=off[0],
+                                        end_root_only=off[1]))
         out = open(os.path.join(self.tmp, "icecast.out"), "w")
         self.proc = track(subprocess.Popen([ICECAST_BIN, "-c", xml], stdin=subprocess.DEVNULL,
                                            stdout=out, stderr=out))
