@@ -112,9 +112,9 @@ class IcecastBroadcast:
         logdir = os.path.join(self.tmp, "log")
         os.makedirs(logdir)
         # Icecast will not run as root: as root, the template makes it drop
-        # to its own user after binding.
-        off = ("", "") if os.geteuid() == 0 else ("<!--", "-->")
-        if os.geteuid() == 0:
+        # to its own user after binding (elsewhere that block is commented out).
+        root = os.geteuid() == 0
+        if root:
             # after the drop it still writes its logs, and must reach them
             shutil.chown(logdir, ICECAST_USER, ICECAST_GROUP)
             os.chmod(self.tmp, 0o755)
@@ -123,8 +123,8 @@ class IcecastBroadcast:
         with open(xml, "w") as f:
             with open(ICECAST_XML) as t:
                 f.write(t.read().format(pw=self.password, port=self.port, logdir=logdir,
-                                        clients=1000, root_only=off[0],
-                                        end_root_only=off[1]))
+                                        clients=1000, root_only="" if root else "<!--",
+                                        end_root_only="" if root else "-->"))
         out = open(os.path.join(self.tmp, "icecast.out"), "w")
         self.proc = track(subprocess.Popen([ICECAST_BIN, "-c", xml], stdin=subprocess.DEVNULL,
                                            stdout=out, stderr=out))

@@ -49,8 +49,11 @@ class Conn:
         return ogg_pages(self.body)
 
 
-def pump(conns, seconds):
-    """Reads every connection for <seconds>; marks EOF/reset."""
+def pump(conns, seconds, bursts=None):
+    """Reads every connection for <seconds>; marks EOF/reset. <bursts>: a
+    dict to note, per connection, when each burst of data began (data after
+    300 ms of quiet)."""
+    last = {}
     sel = selectors.DefaultSelector()
     for c in conns:
         if not c.eof:
@@ -67,6 +70,10 @@ def pump(conns, seconds):
                 data = b""
             if data:
                 c.body += data
+                now = time.monotonic()
+                if bursts is not None and now - last.get(c, 0) > 0.3:
+                    bursts.setdefault(c, []).append(now)
+                last[c] = now
             else:
                 c.eof = True
                 sel.unregister(c.s)
@@ -202,27 +209,6 @@ def test_stopped_worker_shows_in_flush_lag():
             src.wait()
 
 
-def flush_phases(conns, seconds):
-    """When each connection's data comes in: the start of each burst (data
-    after 300 ms of quiet), for <seconds>."""
-    sel = selectors.DefaultSelector()
-    last = {}
-    starts = {c: [] for c in conns}
-    for c in conns:
-        sel.register(c.s, selectors.EVENT_READ, c)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.05):
-            c, now = key.data, time.monotonic()
-            data = c.s.recv(65536)
-            assert data, "a listener was closed"
-            if now - last.get(c, 0) > 0.3:
-                starts[c].append(now)
-            last[c] = now
-    sel.close()
-    return [starts[c] for c in conns]
-
-
 def test_workers_flush_out_of_step():
     """Two workers started together write to their listeners half a period
     apart, not at the same moment: each pass then has the CPU to itself."""
@@ -243,7 +229,10 @@ def test_workers_flush_out_of_step():
                 else:
                     by[w] = c
             assert len(by) == 2, "20 joins all landed on one worker"
-            a, b = flush_phases(list(by.values()), 4.5)
+            bursts = {}
+            pump(list(by.values()), 4.5, bursts)
+            assert not any(c.eof for c in by.values()), "a listener was closed"
+            a, b = (bursts.get(c, []) for c in by.values())
             assert len(a) >= 3 and len(b) >= 3, (a, b)
             # How far each pass of one (the first may be the join's burst) is
             # from the nearest pass of the other: half a second when spread.
