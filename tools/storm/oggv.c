@@ -3,48 +3,19 @@
 
 #include <string.h>
 
+#include "ogg.h"
+
 enum { S_SYNC = 0, S_HEADER, S_SEGS, S_BODY };
 
 #define HDR_LEN 27 /* fixed part of a page header */
 
-/* Slicing-by-8: crc_tab[k][b] is the CRC of byte b followed by k zero
- * bytes, so eight input bytes cost eight table lookups and no loop-carried
- * shift per byte. Bodies are the verifier's hot path (every byte received). */
-static uint32_t crc_tab[8][256];
-#define crc_table crc_tab[0]
-static int crc_ready;
-
-static void crc_init(void)
+static uint32_t crc_byte(uint32_t crc, uint8_t b)
 {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t r = i << 24;
-        for (int k = 0; k < 8; k++) r = (r & 0x80000000u) ? (r << 1) ^ 0x04C11DB7u : r << 1;
-        crc_tab[0][i] = r;
-    }
-    for (int k = 1; k < 8; k++)
-        for (uint32_t i = 0; i < 256; i++)
-            crc_tab[k][i] = (crc_tab[k - 1][i] << 8) ^ crc_tab[0][crc_tab[k - 1][i] >> 24];
-    crc_ready = 1;
-}
-
-uint32_t oggv_crc(uint32_t crc, const uint8_t *p, size_t len)
-{
-    if (!crc_ready) crc_init();
-    while (len >= 8) {
-        crc ^= (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        crc = crc_tab[7][crc >> 24] ^ crc_tab[6][(crc >> 16) & 0xff] ^
-              crc_tab[5][(crc >> 8) & 0xff] ^ crc_tab[4][crc & 0xff] ^ crc_tab[3][p[4]] ^
-              crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^ crc_tab[0][p[7]];
-        p += 8;
-        len -= 8;
-    }
-    for (size_t i = 0; i < len; i++) crc = (crc << 8) ^ crc_table[((crc >> 24) ^ p[i]) & 0xff];
-    return crc;
+    return ogg_crc(crc, &b, 1);
 }
 
 void oggv_init(struct oggv *v)
 {
-    if (!crc_ready) crc_init();
     memset(v, 0, sizeof(*v));
 }
 
@@ -91,7 +62,7 @@ static void header_byte(struct oggv *v, uint8_t b, struct oggv_out *out)
     uint16_t i = v->pos;
     /* CRC covers the header with the CRC field (bytes 22..25) as zero. */
     uint8_t c = (i >= 22 && i < 26) ? 0 : b;
-    v->crc = (v->crc << 8) ^ crc_table[((v->crc >> 24) ^ c) & 0xff];
+    v->crc = crc_byte(v->crc, c);
     if (i == 4 && b != 0) { /* stream_structure_version */
         out->err_capture++;
         resync(v);
@@ -116,7 +87,7 @@ static void start_page(struct oggv *v)
     v->serial = v->seq = v->crc_want = 0;
     v->body_left = 0;
     v->head_probe = 0;
-    v->crc = oggv_crc(0, os, 4);
+    v->crc = ogg_crc(0, os, 4);
 }
 
 static void body_begin(struct oggv *v)
@@ -151,6 +122,37 @@ static void probe_byte(struct oggv *v, uint8_t b)
         v->head_probe = 0xff;
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The usual case: a page header and its segment table whole in <p>. It is
+ * read at once, with the same result as byte by byte. Returns the bytes
+ * taken, or 0 when the header is split or odd (the byte path then counts
+ * what is wrong with it). */
+static size_t header_whole(struct oggv *v, const uint8_t *p, size_t n, struct oggv_out *out)
+{
+    static const uint8_t zero[4];
+    if (n < HDR_LEN || memcmp(p, capture, 4) != 0 || p[4] != 0) return 0;
+    size_t hl = HDR_LEN + (size_t)p[26];
+    if (n < hl) return 0;
+    start_page(v);
+    v->flags = p[5];
+    v->granule = (uint64_t)le32(p + 10) << 32 | le32(p + 6);
+    v->serial = le32(p + 14);
+    v->seq = le32(p + 18);
+    v->crc_want = le32(p + 22);
+    v->nsegs = p[26];
+    /* CRC covers the header with the CRC field (bytes 22..25) as zero. */
+    v->crc = ogg_crc(ogg_crc(ogg_crc(0, p, 22), zero, 4), p + 26, hl - 26);
+    for (size_t k = HDR_LEN; k < hl; k++) v->body_left += p[k];
+    v->pos = (uint16_t)hl;
+    body_begin(v);
+    if (v->body_left == 0) page_end(v, out);
+    return hl;
+}
+
 void oggv_feed(struct oggv *v, const uint8_t *buf, size_t len, struct oggv_out *out)
 {
     size_t i = 0;
@@ -158,6 +160,13 @@ void oggv_feed(struct oggv *v, const uint8_t *buf, size_t len, struct oggv_out *
         uint8_t b = buf[i];
         switch (v->state) {
         case S_SYNC:
+            if (v->pos == 0) {
+                size_t took = header_whole(v, buf + i, len - i, out);
+                if (took) {
+                    i += took;
+                    break;
+                }
+            }
             if (b == (uint8_t)capture[v->pos]) {
                 if (++v->pos == 4) start_page(v);
             } else {
@@ -179,7 +188,7 @@ void oggv_feed(struct oggv *v, const uint8_t *buf, size_t len, struct oggv_out *
             }
             break;
         case S_SEGS:
-            v->crc = (v->crc << 8) ^ crc_table[((v->crc >> 24) ^ b) & 0xff];
+            v->crc = crc_byte(v->crc, b);
             v->body_left += b;
             v->pos++;
             i++;
@@ -192,7 +201,7 @@ void oggv_feed(struct oggv *v, const uint8_t *buf, size_t len, struct oggv_out *
             size_t n = len - i;
             if (n > v->body_left) n = v->body_left;
             for (size_t k = 0; k < n && v->head_probe < 8; k++) probe_byte(v, buf[i + k]);
-            v->crc = oggv_crc(v->crc, buf + i, n);
+            v->crc = ogg_crc(v->crc, buf + i, n);
             v->body_left -= (uint32_t)n;
             i += n;
             if (v->body_left == 0) page_end(v, out);
