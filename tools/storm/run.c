@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,14 @@ int run_worker(const struct run_cfg *cfg, struct storm_result *res)
     r.cfg = cfg;
     r.res = res;
     res->procs = 1;
+    /* Storm shares the cores with the server it measures. As a batch task
+     * its wake-ups (one per listener's write, thousands a second) do not
+     * preempt the server mid-pass; it reads what came when the scheduler
+     * gives it the core, and a late read can only count against the
+     * server. Best effort: no privilege is needed, a refusal changes
+     * nothing else. */
+    struct sched_param sp = {0};
+    (void)sched_setscheduler(0, SCHED_BATCH, &sp);
     res->duration_ms = cfg->duration_us / 1000;
     uint32_t shards = cfg->shards ? cfg->shards : 1;
     r.nvl = cfg->listeners / shards + (cfg->shard < cfg->listeners % shards ? 1 : 0);
