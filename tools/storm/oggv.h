@@ -53,4 +53,8 @@ void oggv_init(struct oggv *v);
  * counted, never trusted. */
 void oggv_feed(struct oggv *v, const uint8_t *buf, size_t len, struct oggv_out *out);
 
+/* oggv_crc: CRC-32 of the Ogg flavour (MSB first, no reflection, init 0,
+ * no final xor) continuing from <crc>. */
+uint32_t oggv_crc(uint32_t crc, const uint8_t *p, size_t len);
+
 #endif
