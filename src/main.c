@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "conf.h"
 #include "log.h"
@@ -144,6 +145,9 @@ static int cmd_worker(int argc, char **argv)
     char tag[32];
     snprintf(tag, sizeof(tag), "worker %u", index);
     log_set_tag(tag); /* copied */
+    /* Started through /proc/self/exe, the kernel names the process "exe";
+     * top, ps -C and pgrep -x should find it as podium. */
+    prctl(PR_SET_NAME, "podium", 0, 0, 0);
     if (server_init_worker(&srv, index, 3, 4) < 0) {
         server_destroy(&srv);
         return 1;

@@ -258,6 +258,11 @@ def test_workers_never_outlive_the_origin():
     srv = Podium(config={"workers": 2}).start()
     wait_for(lambda: len(children(srv.proc.pid)) == 2, 5, "two workers")
     pids = children(srv.proc.pid)
+    # An operator finds them by name (top, ps -C podium, pgrep -x podium),
+    # not as "exe", the name /proc/self/exe would give them.
+    for p in pids:
+        with open(f"/proc/{p}/comm") as f:
+            assert f.read().strip() == "podium", p
     assert srv.stop() == 0
     for p in pids:
         assert not os.path.exists(f"/proc/{p}") or "Z" in open(f"/proc/{p}/stat").read().split()[2]
