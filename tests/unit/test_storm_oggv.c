@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "oggv.h"
+#include "crc_ref.h"
 #include "t.h"
 
 /* A stream: OpusHead, OpusTags, then <pages> audio pages of 5 x 20 ms. */
@@ -69,17 +70,6 @@ static void test_crc_vector(void)
     /* CRC-32 poly 0x04C11DB7, init 0, no reflection, no final xor: the
      * cksum check value 0x765E7680 before its final inversion. */
     CHECK_EQ(oggv_crc(0, (const uint8_t *)"123456789", 9), 0x89A1897Fu);
-}
-
-/* The definition, one bit at a time. */
-static uint32_t crc_ref(const uint8_t *p, size_t len)
-{
-    uint32_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= (uint32_t)p[i] << 24;
-        for (int b = 0; b < 8; b++) crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04C11DB7u : crc << 1;
-    }
-    return crc;
 }
 
 /* Every length and start up to 300 bytes, whole and split: short runs take
