@@ -99,6 +99,7 @@ int relay_sendv(struct relay *r, uint8_t type, const void *const *parts, const s
     }
     r->out_len += 4 + total;
     r->frames_out++;
+    if (r->held) return 0;
     int e = flush_out(r);
     if (e < 0) {
         relay_close(r, strerror(-e));
@@ -321,6 +322,19 @@ void relay_pump(struct relay *r)
     r->pump_frames = r->frames_in;
     r->pump_bytes = r->bytes_in;
     if (watch(r) < 0) relay_close(r, "cannot watch the link");
+}
+
+void relay_hold(struct relay *r)
+{
+    r->held = true;
+}
+
+void relay_release(struct relay *r)
+{
+    r->held = false;
+    if (r->closed) return;
+    int e = flush_out(r);
+    if (e < 0) relay_close(r, strerror(-e));
 }
 
 void relay_want_writable(struct relay *r)

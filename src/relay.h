@@ -66,6 +66,7 @@ struct relay {
 
     uint64_t frames_out, frames_in, bytes_out, bytes_in;
     bool lazy, busy;                 /* see relay_set_lazy */
+    bool held;                       /* see relay_hold */
     bool delivering;                 /* inside on_frame: relay_pump does nothing */
     uint64_t pump_frames, pump_bytes; /* frames_in, bytes_in at the last pump */
 };
@@ -101,6 +102,11 @@ void relay_set_lazy(struct relay *r, bool lazy);
 /* relay_pump: reads and delivers what has arrived, now (a no-op when called
  * from inside this link's on_frame). */
 void relay_pump(struct relay *r);
+
+/* relay_hold: frames sent until relay_release are queued and then written
+ * together, one system call for a batch of pages. */
+void relay_hold(struct relay *r);
+void relay_release(struct relay *r);
 
 /* relay_want_writable: calls r->on_writable once nothing is queued and the
  * socket has room again (after relay_send_fd returned -EAGAIN). */

@@ -115,6 +115,20 @@ void workers_mount_close(struct server *srv, const struct mount *m)
         if (srv->workers->w[i].link) relay_send(srv->workers->w[i].link, RELAY_CLOSE, p, 4);
 }
 
+void workers_hold(struct server *srv)
+{
+    if (!srv->workers) return;
+    for (uint32_t i = 0; i < srv->workers->n; i++)
+        if (srv->workers->w[i].link) relay_hold(srv->workers->w[i].link);
+}
+
+void workers_release(struct server *srv)
+{
+    if (!srv->workers) return;
+    for (uint32_t i = 0; i < srv->workers->n; i++)
+        if (srv->workers->w[i].link) relay_release(srv->workers->w[i].link);
+}
+
 /* A new worker gets every mount and its whole window, so it can give its
  * first listeners the same burst the others get. */
 static void send_snapshot(struct worker *w)

@@ -45,6 +45,10 @@ void workers_reap(struct server *srv);
 void workers_mount_open(struct server *srv, const struct mount *m);
 void workers_page(struct server *srv, const struct mount *m, const struct chunk *c);
 void workers_mount_close(struct server *srv, const struct mount *m);
+/* workers_hold, workers_release: the frames relayed between them go out as
+ * one write per worker (relay_hold). */
+void workers_hold(struct server *srv);
+void workers_release(struct server *srv);
 
 /* workers_totals: <out> = this process's counters plus every worker's last
  * report plus the counters of workers that exited. */
