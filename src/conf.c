@@ -70,6 +70,9 @@ static const struct conf_key keys[] = {
     K(chunk_bytes_max, CONF_U32, "1048576", 1024, 1u << 30, "one chunk of a chunked source body"),
     K(source_read_bytes_max, CONF_U32, "65536", 4096, 1u << 24,
       "bytes read from one source per wakeup"),
+    K(source_read_ms, CONF_U32, "250", 0, 10000,
+      "a source that feeds no stage is read when its pages are needed, and with workers this "
+      "often (at most flush_ms), not on each page: fewer wake-ups (0: on each arrival)"),
     K(stage_grace_ms, CONF_U32, "120000", 1000, 3600000,
       "a speaker (or the host) who comes back within this keeps the slot (the space)"),
     K(mix_bitrate_bps, CONF_U32, "32000", 6000, 256000, "bitrate of a space's program mix"),

@@ -55,6 +55,7 @@ struct conf {
     uint32_t mount_grace_ms;
     uint32_t chunk_bytes_max;
     uint32_t source_read_bytes_max;
+    uint32_t source_read_ms;
 
     /* spaces */
     uint32_t stage_grace_ms;

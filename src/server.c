@@ -34,6 +34,14 @@
 #define FD_RESERVE 64 /* fds kept back for sources, logs and the data folder */
 #define YOUNG_FLUSH_MS 250 /* a young stream's listeners wait at most this for pages */
 
+/* The newest pages before they are needed: from the origin (a worker) or
+ * from the sources that are read when needed (source_pump). */
+static void pump(struct server *srv)
+{
+    edge_pump(srv);
+    source_pump(srv);
+}
+
 /* The next flush pass is due <after_ms> from now: flush_ms after this one
  * ran, so a machine that cannot keep up stretches the cadence instead of
  * piling passes up (a worker's first one: see server_init_worker). */
@@ -51,7 +59,7 @@ static void on_flush(struct loop *loop, struct timer *t)
 {
     struct server *srv = t->data;
     uint64_t writes = srv->m.writes;
-    edge_pump(srv);
+    pump(srv);
     fanout_tick(srv);
     if (srv->m.writes != writes) {
         uint64_t done_ms = clock_mono_ms();
@@ -69,7 +77,7 @@ static void on_flush(struct loop *loop, struct timer *t)
 static void on_young(struct loop *loop, struct timer *t)
 {
     struct server *srv = t->data;
-    edge_pump(srv);
+    pump(srv);
     if (fanout_young_tick(srv)) timer_start(loop, t, YOUNG_FLUSH_MS);
 }
 
@@ -173,7 +181,7 @@ static void route_listener(struct conn *c, const struct http_request *req, const
                            bool head)
 {
     struct server *srv = c->srv;
-    edge_pump(srv); /* a worker: the newest pages and mounts first */
+    pump(srv); /* the newest pages (and, in a worker, mounts) first */
     struct mount *m = mount_find(srv, name);
     char ra[64];
     struct fanout_start start;
@@ -392,6 +400,7 @@ static int init_common(struct server *srv)
     timer_init(&srv->housekeeping, on_housekeeping, srv);
     timer_init(&srv->accept_resume, on_accept_resume, srv);
     timer_init(&srv->young, on_young, srv);
+    source_read_init(srv);
     start_flush(srv, srv->conf.flush_ms);
     start_housekeeping(srv);
     srv->started_ms = loop_now_ms(srv->loop);
@@ -442,6 +451,9 @@ int server_init(struct server *srv, const struct conf *conf)
     if (gate_init(srv) < 0) return -1;
     if (nworkers) {
         if (workers_start(srv, nworkers, &ss, sl) < 0) return -1;
+        /* Listeners are the workers' (requests come here only handed off):
+         * no flush pass here, one wake-up a second less. */
+        timer_stop(srv->loop, &srv->flush);
     } else {
         srv->role = SERVER_SINGLE;
         int fd = net_listen(&ss, sl, (int)srv->conf.backlog, 1);

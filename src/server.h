@@ -45,6 +45,8 @@ struct server {
     struct timer flush;
     uint64_t flush_due_ms; /* when the armed flush pass is due (its lag metric) */
     struct timer young;    /* extra passes while a mount with listeners is young */
+    struct timer source_read; /* ORIGIN: reads lazy sources for the workers (source.c) */
+    uint64_t sources_pumped_us; /* loop time of the last source_pump */
     struct io signal_io;
     uint16_t port;
     uint32_t connections_max; /* effective cap (conf, or from RLIMIT_NOFILE) */

@@ -13,6 +13,7 @@
 #include "store.h"
 #include "mount.h"
 #include "server.h"
+#include "workers.h"
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 static const char ok_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -120,27 +121,112 @@ static bool ingest(struct source *s, char *data, size_t len)
     return true;
 }
 
-static void source_io(struct loop *loop, struct io *io, uint32_t events)
+enum { READ_EMPTIED, READ_MORE, READ_CLOSED };
+
+/* Reads up to the budget (one fast source cannot hold the loop) through
+ * <buf>: whether the socket was emptied, has more, or the connection was
+ * closed. */
+static int read_into(struct source *s, char *buf, size_t buf_len)
 {
-    struct conn *c = io->data;
-    struct source *s = c->source;
-    struct server *srv = c->srv;
-    size_t budget = srv->conf.source_read_bytes_max;
-    /* Level-triggered: stop at the budget and come back next iteration, so
-     * one fast source cannot hold the loop. */
+    struct conn *c = s->conn;
+    size_t budget = c->srv->conf.source_read_bytes_max;
     while (budget) {
-        size_t want = budget < srv->scratch_len ? budget : srv->scratch_len;
-        ssize_t n = read(io->fd, srv->scratch, want);
+        size_t want = budget < buf_len ? budget : buf_len;
+        ssize_t n = read(c->io.fd, buf, want);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        if (n < 0 && errno == EAGAIN) return READ_EMPTIED;
         if (n <= 0) {
             conn_close(c);
-            return;
+            return READ_CLOSED;
         }
         budget -= (size_t)n;
-        if (!ingest(s, srv->scratch, (size_t)n)) return;
-        if ((size_t)n < want) return;
+        if (!ingest(s, buf, (size_t)n)) return READ_CLOSED;
+        if ((size_t)n < want) return READ_EMPTIED;
     }
+    return READ_MORE;
+}
+
+static int read_some(struct source *s)
+{
+    return read_into(s, s->conn->srv->scratch, s->conn->srv->scratch_len);
+}
+
+/* Level-triggered: a source with more than the budget is back next
+ * iteration. A lazy one is watched only for its peer closing (then read to
+ * the end here), otherwise read by source_pump. */
+static void source_io(struct loop *loop, struct io *io, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct conn *c = io->data;
+    read_some(c->source);
+}
+
+/* ---- reading when needed ------------------------------------------------ */
+
+static bool may_be_lazy(const struct source *s)
+{
+    const struct server *srv = s->conn->srv;
+    /* A stage input feeds a jitter buffer on its arrival clock; a young
+     * mount's first listeners need every page at once (server.c, young). */
+    return srv->conf.source_read_ms && !s->space && s->answered &&
+           !mount_young(s->mount, srv->conf.burst_ms);
+}
+
+static uint32_t read_period_ms(const struct conf *c)
+{
+    return c->source_read_ms < c->flush_ms ? c->source_read_ms : c->flush_ms;
+}
+
+static void set_lazy(struct source *s, bool lazy)
+{
+    struct server *srv = s->conn->srv;
+    if (lazy == s->lazy) return;
+    if (io_set(srv->loop, &s->conn->io, lazy ? LOOP_RDHUP : LOOP_READ | LOOP_RDHUP) < 0)
+        return; /* stays as it was: correct either way */
+    s->lazy = lazy;
+}
+
+/* Workers take pages from the origin as they come, and the origin has no
+ * flush pass of its own: while a source may be read lazily, a tick reads
+ * it for them. */
+static void arm_tick(struct server *srv)
+{
+    if (!srv->workers || !srv->conf.source_read_ms || timer_armed(&srv->source_read)) return;
+    for (const struct source *s = srv->sources; s; s = s->next)
+        if (!s->space) {
+            timer_start(srv->loop, &srv->source_read, read_period_ms(&srv->conf));
+            return;
+        }
+}
+
+void source_pump(struct server *srv)
+{
+    struct source *next;
+    /* Once per loop iteration: a burst of joins asks for every one. */
+    if (srv->sources_pumped_us == loop_now_us(srv->loop)) return;
+    srv->sources_pumped_us = loop_now_us(srv->loop);
+    workers_hold(srv); /* the pages read now: one write per worker */
+    for (struct source *s = srv->sources; s; s = next) {
+        next = s->next; /* reading may close s, never another source */
+        if (!s->lazy && !may_be_lazy(s)) continue;
+        int r = read_some(s);
+        if (r != READ_CLOSED) set_lazy(s, r == READ_EMPTIED && may_be_lazy(s));
+    }
+    workers_release(srv);
+}
+
+static void on_read_tick(struct loop *loop, struct timer *t)
+{
+    struct server *srv = t->data;
+    (void)loop;
+    source_pump(srv);
+    arm_tick(srv);
+}
+
+void source_read_init(struct server *srv)
+{
+    timer_init(&srv->source_read, on_read_tick, srv);
 }
 
 /* attach: <s> (zeroed) becomes the source of <m> and takes over <c>. */
@@ -163,6 +249,7 @@ static void attach(struct conn *c, struct mount *m, struct source *s)
     srv->m.source_connects++;
     /* Sources are few and read with a budget: level-triggered. */
     io_set(srv->loop, &c->io, LOOP_READ | LOOP_RDHUP);
+    arm_tick(srv);
 }
 
 /* User "source" with the server's source password, or, for a space's
@@ -215,6 +302,12 @@ void source_start(struct conn *c, const struct http_request *req, const char *na
         if (errno || *end) goto bad_length;
     }
     struct mount *m = mount_find(srv, name);
+    /* A lazy source's last bytes (the end of its chunked body) may be
+     * waiting unread: read them before calling the mount busy. */
+    if (m && m->source && m->source->lazy) {
+        char buf[4096]; /* not the scratch buffer: this request lives there */
+        read_into(m->source, buf, sizeof(buf));
+    }
     if (m && m->source) {
         conn_reject(c, 409, REJ_MOUNT_BUSY, "mount already has a live source", "");
         return;
@@ -300,6 +393,10 @@ void source_expire(struct server *srv, uint64_t now_ms)
     for (struct source *s = srv->sources; s; s = next) {
         next = s->next;
         if (now_ms - s->last_data_ms < srv->conf.source_timeout_ms) continue;
+        /* Unread is not silent: a lazy source may have sent since. */
+        if (s->lazy && (read_some(s) == READ_CLOSED ||
+                        now_ms - s->last_data_ms < srv->conf.source_timeout_ms))
+            continue;
         log_warn("source for /live/%s.opus silent for %ums: closed", s->mount->name,
                  srv->conf.source_timeout_ms);
         srv->m.source_timeouts++;

@@ -20,6 +20,7 @@ struct source {
     bool is_chunked;
     bool answered;       /* the final 200 has been sent */
     bool has_length;
+    bool lazy;           /* read when needed, not on arrival (source_pump) */
     uint64_t body_left;  /* with Content-Length */
     uint64_t last_data_ms;
     uint64_t bytes;
@@ -46,5 +47,16 @@ void source_close(struct source *s);
 
 /* source_expire: closes sources silent past source_timeout_ms. */
 void source_expire(struct server *srv, uint64_t now_ms);
+
+/* source_pump: reads what the lazy sources sent since the last pump (and
+ * makes a source lazy once it may be). A source that feeds no stage and
+ * whose mount holds burst_ms of audio is read only when its pages are
+ * needed: before a flush pass or a join here, every source_read_ms when
+ * workers take the pages (source_read_init), and when it closes. The
+ * process then wakes once per pass instead of once per page. */
+void source_pump(struct server *srv);
+
+/* source_read_init: prepares the timer that pumps for the workers. */
+void source_read_init(struct server *srv);
 
 #endif

@@ -140,8 +140,9 @@ def test_head_request():
             src.wait()
 
 
-def chunked_put(port, mount, seconds):
-    """Encodes a tone with ffmpeg to stdout and PUTs it with chunked encoding."""
+def chunked_put(port, mount, seconds, chunked=True):
+    """Encodes a tone with ffmpeg to stdout and PUTs it, with chunked encoding
+    or as a body that ends when the connection does."""
     enc = track(subprocess.Popen(
         ["ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i",
          "sine=f=550:sample_rate=48000", "-t", str(seconds), "-ac", "1", "-c:a", "libopus",
@@ -149,12 +150,24 @@ def chunked_put(port, mount, seconds):
         stdout=subprocess.PIPE))
     auth = base64.b64encode(f"source:{PASSWORD}".encode()).decode()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # the body's end goes out at once
     s.sendall((f"PUT /live/{mount}.opus HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
-               "Content-Type: audio/ogg\r\nTransfer-Encoding: chunked\r\n"
+               "Content-Type: audio/ogg\r\n" +
+               ("Transfer-Encoding: chunked\r\n" if chunked else "") +
                "Expect: 100-continue\r\n\r\n").encode())
     status, _, _ = read_response(s, 5, body_bytes=0)
     assert status == 100, status
     return enc, s
+
+
+def feed(enc, s, seconds, chunked):
+    """Copies the encoder's output (real time) to the source socket."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        data = os.read(enc.stdout.fileno(), 4096)
+        if not data:
+            break
+        s.sendall(b"%x\r\n" % len(data) + data + b"\r\n" if chunked else data)
 
 
 def test_chunked_put_source():
@@ -243,6 +256,63 @@ def test_source_timeout_and_takeover():
             l.close()
 
 
+def test_source_read_when_needed():
+    """In one process a source that feeds no stage is read before each flush
+    pass, not on each page. Unread is not silent: a source_timeout_ms shorter
+    than the cadence does not close a source that is sending."""
+    cfg = {"workers": 0, "flush_ms": 3000, "burst_ms": 1000, "source_timeout_ms": 600,
+           "mount_grace_ms": 20000}
+    with Podium(config=cfg) as srv:
+        src = ffmpeg_source(srv.port, "rn", page_ms=100)
+        try:
+            wait_mount(srv, "rn")
+            l = Listener(srv.port, "rn")
+            assert l.pump(7.0), "the listener got nothing"
+            assert srv.metric("podium_source_timeouts_total") == 0, "a live source timed out"
+            assert srv.metric("podium_sources_connected") == 1
+            pages = check_stream(l.body)
+            assert pages[-1][1] - pages[2][1] >= 5 * 48000, "under 5 s of audio in 7 s"
+            l.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
+def test_a_lazy_source_leaving_is_seen_at_once():
+    """A source read only when needed (here at joins and 10 s flush passes)
+    is still seen leaving at once: its closing wakes the server (EPOLLRDHUP),
+    and a new source for its mount first reads the old one, so one that ended
+    its chunked body a moment ago does not leave the mount busy (409)."""
+    cfg = {"workers": 0, "flush_ms": 10000, "burst_ms": 1000, "mount_grace_ms": 20000}
+    with Podium(config=cfg) as srv:
+        for chunked in (False, True):
+            enc, s = chunked_put(srv.port, "lz", 30, chunked)
+            try:
+                feed(enc, s, 2.0, chunked)
+                # A join reads the source first: past burst_ms, it turns lazy.
+                l = Listener(srv.port, "lz")
+                assert l.status == 200, l.status
+                feed(enc, s, 0.5, chunked)
+                if chunked:
+                    s.sendall(b"0\r\n\r\n")  # the body ends; the connection stays
+                    enc2, s2 = chunked_put(srv.port, "lz", 5)  # 100, not 409
+                    s2.close()
+                    enc2.kill()
+                    enc2.wait()
+                else:
+                    s.shutdown(socket.SHUT_WR)
+                    t0 = time.monotonic()
+                    wait_for(lambda: srv.metric("podium_sources_connected") == 0, 5,
+                             "the source left")
+                    took = time.monotonic() - t0
+                    assert took < 1.0, f"the source's leaving was seen after {took:.1f} s"
+                l.close()
+            finally:
+                s.close()
+                enc.kill()
+                enc.wait()
+
+
 def test_grace_period_then_clean_close():
     with Podium(config={"mount_grace_ms": 1500}) as srv:
         src = ffmpeg_source(srv.port, "g")
@@ -291,5 +361,7 @@ if __name__ == "__main__":
     sys.exit(run([test_many_listeners_decode, test_burst_then_live,
                   test_young_stream_feeds_its_first_listeners_often, test_head_request,
                   test_chunked_put_source, test_source_reconnect_keeps_listeners,
-                  test_source_timeout_and_takeover, test_grace_period_then_clean_close,
+                  test_source_timeout_and_takeover, test_source_read_when_needed,
+                  test_a_lazy_source_leaving_is_seen_at_once,
+                  test_grace_period_then_clean_close,
                   test_demo_and_pages]))
