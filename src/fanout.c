@@ -1,4 +1,4 @@
-/* fanout: listener cursors over shared chunks; one writev per flush. */
+/* fanout: listener cursors over shared chunks; one send per flush. */
 #include "fanout.h"
 
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "log.h"
 #include "server.h"
 
-#define IOV_BATCH 64           /* iovecs per writev: 6.4 s of 100 ms pages */
+#define IOV_BATCH 64           /* iovecs per sendmsg: 6.4 s of 100 ms pages */
 #define FLAT_BYTES_MAX 65536   /* the shared block of one pass: 15 s at 32 kbit/s */
 #define LISTENER_JUNK_BYTES_MAX 16384 /* a player sends nothing after its request */
 
@@ -195,7 +195,12 @@ void fanout_flush(struct conn *c)
             c->stall_since_ms = 0;
             return;
         }
-        ssize_t w = writev(c->io.fd, iov, n);
+        /* send and sendmsg, not writev: a socket's writes need not go
+         * through the file layer (the VFS checks, fsnotify); 6 % less CPU
+         * at 1,000 listeners (docs/performance.md). */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = n == 1 ? send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                           : sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {

@@ -1,6 +1,6 @@
 /* fanout: listeners and the write path.
  *
- * Per listener per flush: one writev of iovecs pointing into shared,
+ * Per listener per flush: one send (sendmsg) of iovecs pointing into shared,
  * immutable chunks (the prelude, then ring pages). No copy, no queue. The
  * flush pass runs every flush_ms over each mount that published pages;
  * a listener whose socket is full waits for EPOLLOUT instead and is skipped

@@ -121,7 +121,7 @@ int metrics_render(const struct server *srv, char **out, size_t *len)
     one(&b, "podium_listener_junk_closes_total", "counter",
         "Listeners closed for sending data after their request.", m->junk_from_listeners);
     one(&b, "podium_bytes_sent_total", "counter", "Bytes written to listeners.", m->bytes_sent);
-    one(&b, "podium_listener_writes_total", "counter", "writev calls to listeners.", m->writes);
+    one(&b, "podium_listener_writes_total", "counter", "Writes (send, sendmsg) to listeners.", m->writes);
     family(&b, "podium_flush_lag_seconds", "histogram",
            "Flush passes that wrote to listeners, by how long after their due time the last "
            "write was done.");

@@ -44,7 +44,7 @@ struct metrics {
     uint64_t listener_joins;   /* listeners that got a 200 and their first bytes queued */
     uint64_t listener_leaves;  /* listeners that went away (closed by peer, error) */
     uint64_t bytes_sent;       /* body and header bytes written to listeners */
-    uint64_t writes;           /* writev calls to listeners */
+    uint64_t writes;           /* send and sendmsg calls to listeners */
     uint64_t flush_passes;     /* flush passes that wrote to a listener */
     uint64_t flush_lag_ms;     /* their lags summed: due time to the last write */
     uint64_t flush_lag[FLUSH_LAG_BUCKETS]; /* passes per lag bucket (not cumulative) */
