@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# bench/procs.sh TARGET [LISTENERS] [SECONDS] [SERVE ARGS...]: CPU, writes and
+# bench/procs.sh TARGET [LISTENERS] [SECONDS] [SERVE ARGS...]: CPU and
 # wake-ups per second of each server process under a storm of LISTENERS
 # (1,000) over SECONDS (20) of steady state. TARGET: podium:WORKERS (an
 # ffmpeg source in 100 ms pages, flush_ms 1000) or floor:PROCS (1 s cadence,
-# ten pages a write). CPU from per-thread schedstat, writes from
-# /proc/PID/io syscw (write and writev; the floor's send is not counted),
-# wake-ups from voluntary_ctxt_switches. Extra arguments go to podium serve,
+# ten pages a write). CPU from per-thread schedstat, wake-ups from
+# voluntary_ctxt_switches. Extra arguments go to podium serve,
 # e.g. --set source_read_ms=1000.
 set -u
 TARGET=${1:-podium:2}
@@ -46,14 +45,14 @@ snap() {
     for p in $PIDS; do
         t=0
         for f in /proc/$p/task/*/schedstat; do read -r a _ < "$f"; t=$((t + a)); done
-        echo "$p $t $(awk '/^syscw/{print $2}' /proc/$p/io) $(awk '/^voluntary_ctxt/{print $2}' /proc/$p/status)"
+        echo "$p $t $(awk '/^voluntary_ctxt/{print $2}' /proc/$p/status)"
     done
 }
 A=$(snap)
 sleep "$S"
 Z=$(snap)
 paste <(echo "$A") <(echo "$Z") | awk -v s="$S" -v sp="$SP" '
-    { cpu = ($6 - $2) / 1e6 / s; w = ($7 - $3) / s; v = ($8 - $4) / s; tot += cpu
-      printf "%-6s pid %-7s %6.2f ms of CPU a second, %5.0f writes a second, %4.1f wake-ups a second\n",
-             ($1 == sp ? "first" : "child"), $1, cpu, w, v }
+    { cpu = ($5 - $2) / 1e6 / s; v = ($6 - $3) / s; tot += cpu
+      printf "%-6s pid %-7s %6.2f ms of CPU a second, %4.1f wake-ups a second\n",
+             ($1 == sp ? "first" : "child"), $1, cpu, v }
     END { printf "total %.2f ms of CPU a second\n", tot }'
