@@ -443,6 +443,11 @@ int server_init(struct server *srv, const struct conf *conf)
             snprintf(srv->conf.gate_secret + 2 * i, 3, "%02x", raw[i]);
     }
     if (init_common(srv) < 0) return -1;
+    srv->source_buf = malloc(srv->conf.source_read_bytes_max);
+    if (!srv->source_buf) {
+        log_error("out of memory");
+        return -1;
+    }
 
     if (space_system_init(srv) < 0 || rtp_open(srv) < 0) return -1;
 
@@ -562,5 +567,6 @@ void server_destroy(struct server *srv)
     }
     free(srv->mounts);
     free(srv->scratch);
+    free(srv->source_buf);
     free(srv->stats);
 }

@@ -53,8 +53,12 @@ struct server {
     uint64_t started_ms;
 
     struct http_limits http_limits;
-    char *scratch; /* one read buffer for the loop: requests and source bodies */
+    char *scratch; /* one read buffer for the loop: requests, and body bytes read with one */
     uint32_t scratch_len;
+    /* ORIGIN, SINGLE: where sources are read (source_read_bytes_max). Not
+     * the scratch buffer: a source read when needed is read while a join or
+     * a new source's request is still parsed from there. */
+    char *source_buf;
 
     struct conn_list requests; /* reading headers, by arrival */
     struct conn_list lingering;

@@ -123,32 +123,24 @@ static bool ingest(struct source *s, char *data, size_t len)
 
 enum { READ_EMPTIED, READ_MORE, READ_CLOSED };
 
-/* Reads up to the budget (one fast source cannot hold the loop) through
- * <buf>: whether the socket was emptied, has more, or the connection was
- * closed. */
-static int read_into(struct source *s, char *buf, size_t buf_len)
+/* Reads up to the budget (one fast source cannot hold the loop), in one
+ * read into srv->source_buf: whether the socket was emptied, has more, or
+ * the connection was closed. */
+static int read_some(struct source *s)
 {
     struct conn *c = s->conn;
-    size_t budget = c->srv->conf.source_read_bytes_max;
-    while (budget) {
-        size_t want = budget < buf_len ? budget : buf_len;
-        ssize_t n = read(c->io.fd, buf, want);
+    struct server *srv = c->srv;
+    for (;;) {
+        ssize_t n = read(c->io.fd, srv->source_buf, srv->conf.source_read_bytes_max);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return READ_EMPTIED;
         if (n <= 0) {
             conn_close(c);
             return READ_CLOSED;
         }
-        budget -= (size_t)n;
-        if (!ingest(s, buf, (size_t)n)) return READ_CLOSED;
-        if ((size_t)n < want) return READ_EMPTIED;
+        if (!ingest(s, srv->source_buf, (size_t)n)) return READ_CLOSED;
+        return (size_t)n < srv->conf.source_read_bytes_max ? READ_EMPTIED : READ_MORE;
     }
-    return READ_MORE;
-}
-
-static int read_some(struct source *s)
-{
-    return read_into(s, s->conn->srv->scratch, s->conn->srv->scratch_len);
 }
 
 /* Level-triggered: a source with more than the budget is back next
@@ -304,10 +296,7 @@ void source_start(struct conn *c, const struct http_request *req, const char *na
     struct mount *m = mount_find(srv, name);
     /* A lazy source's last bytes (the end of its chunked body) may be
      * waiting unread: read them before calling the mount busy. */
-    if (m && m->source && m->source->lazy) {
-        char buf[4096]; /* not the scratch buffer: this request lives there */
-        read_into(m->source, buf, sizeof(buf));
-    }
+    if (m && m->source && m->source->lazy) read_some(m->source);
     if (m && m->source) {
         conn_reject(c, 409, REJ_MOUNT_BUSY, "mount already has a live source", "");
         return;

@@ -313,6 +313,33 @@ def test_a_lazy_source_leaving_is_seen_at_once():
                 enc.wait()
 
 
+def test_a_join_that_reads_the_source_keeps_its_request():
+    """In one process a join reads a lazy source first, for the newest
+    pages. That read must not land where the join's own request is being
+    parsed: a resume at ?from=N still starts at page N."""
+    # A 10 s cadence: no flush pass reads the source during the test.
+    with Podium(config={"workers": 0, "flush_ms": 10000, "burst_ms": 1000}) as srv:
+        src = ffmpeg_source(srv.port, "fq", page_ms=100)
+        try:
+            wait_mount(srv, "fq")
+            time.sleep(1.5)  # past burst_ms: a join makes the source lazy
+            l = Listener(srv.port, "fq")
+            l.pump(0.3)
+            time.sleep(0.5)  # pages wait unread in the source's socket
+            want = [p[3] for p in ogg_pages(l.body)][-1] - 3
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(f"GET /live/fq.opus?from={want} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            status, _, body = read_response(s, 3, body_bytes=2000)
+            s.close()
+            assert status == 200, status
+            audio = [p[3] for p in ogg_pages(body) if p[3] >= 2]
+            assert audio and audio[0] == want, f"resumed at {audio[:1]}, wanted {want}"
+            l.close()
+        finally:
+            src.kill()
+            src.wait()
+
+
 def test_grace_period_then_clean_close():
     with Podium(config={"mount_grace_ms": 1500}) as srv:
         src = ffmpeg_source(srv.port, "g")
@@ -363,5 +390,6 @@ if __name__ == "__main__":
                   test_chunked_put_source, test_source_reconnect_keeps_listeners,
                   test_source_timeout_and_takeover, test_source_read_when_needed,
                   test_a_lazy_source_leaving_is_seen_at_once,
+                  test_a_join_that_reads_the_source_keeps_its_request,
                   test_grace_period_then_clean_close,
                   test_demo_and_pages]))
